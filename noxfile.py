@@ -1,0 +1,87 @@
+"""Every check the project runs, one nox session each; `uv run nox` runs them all.
+
+Environments are made by `uv sync` from the committed uv.lock into the session's virtual
+environment, so a package's tests see only that package and its declared dependencies.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+PACKAGES = ("infra", "training", "hpo", "deploy", "eval")
+
+
+def uv_sync(session: nox.Session, *args: str) -> None:
+    """Sync the session's venv from uv.lock (exactly: anything else is removed)."""
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        *args,
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+        external=True,
+    )
+
+
+@nox.session
+@nox.parametrize("package", PACKAGES)
+def tests(session: nox.Session, package: str) -> None:
+    """One distribution's tests with only that distribution and its declared dependencies."""
+    uv_sync(session, "--package", f"nerp-{package}", "--all-extras", "--group", "test")
+    session.run("pytest", f"packages/{package}/tests", *session.posargs)
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """Cross-package tests in the root tests/ folder, against the whole workspace."""
+    uv_sync(session, "--all-packages", "--all-extras")
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    uv_sync(session, "--only-group", "dev")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def types(session: nox.Session) -> None:
+    uv_sync(session, "--all-packages", "--all-extras")
+    session.run("mypy")
+
+
+@nox.session
+def imports(session: nox.Session) -> None:
+    """The import contracts of ARCHITECTURE.md §1, checked by import-linter."""
+    uv_sync(session, "--all-packages", "--all-extras")
+    session.run("lint-imports")
+
+
+@nox.session
+def release_check(session: nox.Session) -> None:
+    """Versions, changelogs, dependency ranges and deprecation shims agree."""
+    uv_sync(session, "--only-group", "dev")
+    session.run("python", "tools/release.py", "check")
+
+
+@nox.session
+def slim(session: nox.Session) -> None:
+    """Build nerp-infra and nerp-deploy wheels and prove the serving install has no torch."""
+    dist = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    for package in ("infra", "deploy"):
+        session.run(
+            "uv", "build", "--no-sources", "--wheel", "--package", f"nerp-{package}",
+            "--out-dir", str(dist), external=True,
+        )  # fmt: skip
+    session.install("--find-links", str(dist), "nerp-deploy[serve]")
+    session.run("python", "tools/slim_check.py", *session.posargs)

@@ -1,0 +1,1 @@
+"""Commands contributed by nerp-infra itself (registered through entry points)."""

@@ -1,0 +1,67 @@
+"""Entry-point discovery for nerp commands, stages and doctor probes.
+
+Each distribution contributes through entry points so that an image holding only
+nerp-deploy exposes exactly the deploy commands; a plugin that fails to import is
+recorded and reported instead of taking the whole CLI down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, distributions, entry_points
+
+COMMANDS_GROUP = "nerp.commands"
+STAGES_GROUP = "nerp.stages"
+DOCTOR_GROUP = "nerp.doctor"
+
+
+@dataclass(frozen=True)
+class PluginError:
+    """A plugin entry point that could not be loaded, kept for reporting."""
+
+    group: str
+    name: str
+    target: str
+    distribution: str
+    error: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.distribution}: entry point {self.name!r} ({self.target}) in group "
+            f"{self.group!r} failed to load: {self.error}"
+        )
+
+
+def _distribution_name(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.metadata["Name"] if dist is not None else "unknown"
+
+
+def load_group(group: str) -> tuple[dict[str, object], list[PluginError]]:
+    """Load every entry point of ``group``; failures are collected, not raised."""
+    loaded: dict[str, object] = {}
+    errors: list[PluginError] = []
+    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        try:
+            loaded[ep.name] = ep.load()
+        except Exception as exc:  # noqa: BLE001 - any plugin failure must stay non-fatal
+            errors.append(
+                PluginError(
+                    group=group,
+                    name=ep.name,
+                    target=ep.value,
+                    distribution=_distribution_name(ep),
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+            )
+    return loaded, errors
+
+
+def installed_nerp_distributions() -> dict[str, str]:
+    """Map each installed ``nerp-*`` distribution to its version, sorted by name."""
+    found: dict[str, str] = {}
+    for dist in distributions():
+        name = dist.metadata["Name"]
+        if name and name.lower().startswith("nerp-"):
+            found[name.lower()] = dist.version
+    return dict(sorted(found.items()))
