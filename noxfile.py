@@ -32,7 +32,7 @@ def uv_sync(session: nox.Session, *args: str) -> None:
 
 
 @nox.session
-@nox.parametrize("package", PACKAGES)
+@nox.parametrize("package", PACKAGES, ids=list(PACKAGES))
 def tests(session: nox.Session, package: str) -> None:
     """One distribution's tests with only that distribution and its declared dependencies."""
     uv_sync(session, "--package", f"nerp-{package}", "--all-extras", "--group", "test")
@@ -73,7 +73,7 @@ def release_check(session: nox.Session) -> None:
     session.run("python", "tools/release.py", "check")
 
 
-@nox.session
+@nox.session(reuse_venv=False)
 def slim(session: nox.Session) -> None:
     """Build nerp-infra and nerp-deploy wheels and prove the serving install has no torch."""
     dist = Path(session.create_tmp()) / "dist"
