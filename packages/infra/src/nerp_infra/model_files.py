@@ -1,0 +1,75 @@
+"""File names and settings shared by a trained checkpoint and an ONNX package.
+
+Training writes these next to the Hugging Face checkpoint and conversion copies them into the
+ONNX package, so the serving engine decodes exactly as training encoded (same labels, window
+size, stride and sub-token policy) without importing nerp-training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CHECKPOINT_DIR = "model"
+"""Sub-directory of a model artifact holding the Hugging Face checkpoint."""
+INFERENCE_FILE = "inference.json"
+TOKENIZER_FILE = "tokenizer.json"
+ONNX_FP32_FILE = "model.onnx"
+ONNX_INT8_FILE = "model.int8.onnx"
+
+
+class InferenceSettings(BaseModel):
+    """How text is windowed and how tags map back to entities for one model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    labels: tuple[str, ...] = Field(description="BIO labels in id order, 'O' first")
+    max_length: int = Field(gt=8, description="tokens per window, special tokens included")
+    stride: int = Field(ge=0, description="tokens shared by consecutive windows")
+    label_all_subtokens: bool = False
+    backbone: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> InferenceSettings:
+        if self.stride >= self.max_length - 2:
+            raise ValueError(
+                f"stride {self.stride} must be below max_length - 2 ({self.max_length - 2})"
+            )
+        if not self.labels or self.labels[0] != "O":
+            raise ValueError("labels must start with 'O'")
+        return self
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {label: i for i, label in enumerate(self.labels)}
+
+    @property
+    def entity_types(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(label[2:] for label in self.labels if label != "O"))
+
+
+def write_inference_settings(directory: Path, settings: InferenceSettings) -> Path:
+    """Write ``inference.json`` atomically (a crash never leaves half a file)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / INFERENCE_FILE
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".inference-", suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(settings.model_dump(mode="json"), handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, target)
+    return target
+
+
+def read_inference_settings(directory: Path) -> InferenceSettings:
+    path = directory / INFERENCE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; this directory is not a nerp model or package")
+    try:
+        return InferenceSettings.model_validate_json(path.read_text())
+    except ValidationError as exc:
+        raise ValueError(f"{path}: invalid inference settings: {exc}") from exc

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nerp_infra.model_files import (
+    INFERENCE_FILE,
+    InferenceSettings,
+    read_inference_settings,
+    write_inference_settings,
+)
+
+LABELS = ("O", "B-NAME", "I-NAME", "B-SKILL", "I-SKILL")
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    settings = InferenceSettings(labels=LABELS, max_length=64, stride=16, backbone="tiny")
+    write_inference_settings(tmp_path, settings)
+    assert read_inference_settings(tmp_path) == settings
+    assert settings.entity_types == ("NAME", "SKILL")
+    assert settings.label2id["B-SKILL"] == 3
+    assert not list(tmp_path.glob(".inference-*")), "no temp file left behind"
+
+
+def test_missing_and_invalid_files_name_the_path(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="inference.json: missing"):
+        read_inference_settings(tmp_path)
+    (tmp_path / INFERENCE_FILE).write_text('{"labels": ["O"], "max_length": 64, "stride": 70}')
+    with pytest.raises(ValueError, match=r"inference.json: invalid inference settings.*stride 70"):
+        read_inference_settings(tmp_path)
+
+
+def test_labels_must_start_with_outside() -> None:
+    with pytest.raises(ValueError, match="must start with 'O'"):
+        InferenceSettings(labels=("B-NAME", "O"), max_length=64, stride=8)
