@@ -27,7 +27,9 @@ def test_missing_and_invalid_files_name_the_path(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="inference.json: missing"):
         read_inference_settings(tmp_path)
     (tmp_path / INFERENCE_FILE).write_text('{"labels": ["O"], "max_length": 64, "stride": 70}')
-    with pytest.raises(ValueError, match=r"inference.json: invalid inference settings.*stride 70"):
+    with pytest.raises(
+        ValueError, match=r"(?s)inference.json: invalid inference settings.*stride 70"
+    ):
         read_inference_settings(tmp_path)
 
 
