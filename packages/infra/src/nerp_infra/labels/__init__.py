@@ -1,0 +1,41 @@
+"""BIO label schemes, span <-> tag conversion and window merging, shared by training and serving.
+
+One implementation on both sides (ARCHITECTURE §4): nerp_training encodes gold spans with
+``encode_spans``; nerp_deploy decodes predictions with ``decode_tags``; both cut long
+documents with ``plan_windows`` and merge with ``merge_window_predictions``.
+"""
+
+from nerp_infra.labels.bio import (
+    LabelAlignmentError,
+    Offset,
+    SpanLike,
+    decode_tags,
+    encode_spans,
+    misaligned_spans,
+)
+from nerp_infra.labels.scheme import IGNORE_INDEX, OUTSIDE, LabelScheme, split_tag
+from nerp_infra.labels.windows import (
+    TokenPredictions,
+    WindowPrediction,
+    merge_window_predictions,
+    plan_windows,
+    probabilities_to_tags,
+)
+
+__all__ = [
+    "IGNORE_INDEX",
+    "OUTSIDE",
+    "LabelAlignmentError",
+    "LabelScheme",
+    "Offset",
+    "SpanLike",
+    "TokenPredictions",
+    "WindowPrediction",
+    "decode_tags",
+    "encode_spans",
+    "merge_window_predictions",
+    "misaligned_spans",
+    "plan_windows",
+    "probabilities_to_tags",
+    "split_tag",
+]
