@@ -1,0 +1,55 @@
+"""Shared building blocks of the section models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "ConfigModel",
+    "FileRelative",
+    "MetricName",
+    "RunMode",
+]
+
+RunMode = Literal["reuse_if_exists", "force_new", "resume_if_incomplete"]
+"""What a stage does when its fingerprints match an existing artifact."""
+
+MetricName = Literal[
+    "f1_macro",
+    "f1_micro",
+    "precision_macro",
+    "precision_micro",
+    "recall_macro",
+    "recall_micro",
+]
+"""Entity-level (seqeval, strict BIO) averages that training reports and HPO can optimise."""
+
+Backend = Literal["torch", "onnx_fp32", "onnx_int8"]
+"""Inference backends that benchmarks and selection can time."""
+
+BACKENDS: tuple[Backend, ...] = ("torch", "onnx_fp32", "onnx_int8")
+
+
+class ConfigModel(BaseModel):
+    """Base of every config model: unknown keys are errors and loaded configs are immutable.
+
+    Forbidding extras turns a misspelt key into an error instead of a silently ignored
+    setting; freezing lets stages hand configs around (and fingerprint them) safely.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class FileRelative:
+    """Field marker: relative paths in this field resolve against the declaring YAML file.
+
+    The loader looks for this marker (``Annotated[list[Path], FileRelative()]``) so a
+    config folder can be moved or shared without rewriting its paths.
+    """
+
+    def __repr__(self) -> str:
+        return "FileRelative()"

@@ -1,0 +1,28 @@
+"""Conversion section: ONNX export, int8 quantisation and the parity gate."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from nerp_infra.config.base import ConfigModel, RunMode
+
+__all__ = ["ConversionConfig", "ParityConfig"]
+
+
+class ParityConfig(ConfigModel):
+    """How close the ONNX models must stay to PyTorch before a package is accepted."""
+
+    fp32_max_abs_diff: float = Field(default=1e-3, gt=0)
+    int8_min_tag_agreement: float = Field(default=0.95, ge=0, le=1)
+    int8_max_f1_drop: float = Field(default=0.05, ge=0, le=1)
+    n_samples: int = Field(default=8, ge=1)
+
+
+class ConversionConfig(ConfigModel):
+    """PyTorch -> ONNX fp32 (+ dynamic int8 when ``quantize``), parity-checked."""
+
+    opset: int = Field(default=18, ge=14, le=23)
+    quantize: bool = True
+    parity: ParityConfig = Field(default_factory=ParityConfig)
+    run_mode: RunMode = "reuse_if_exists"
+    log_to_mlflow: bool = False

@@ -1,0 +1,60 @@
+"""Model section: which backbone to fine-tune and how documents are windowed for it."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator, model_validator
+
+from nerp_infra.config.base import ConfigModel
+
+__all__ = ["BACKBONE_ALIASES", "ModelConfig", "TinyBackboneConfig"]
+
+BACKBONE_ALIASES: tuple[str, ...] = ("tiny", "minilm", "distilbert", "distilroberta", "deberta-v3")
+"""Short backbone names the training package maps onto checkpoints; anything else is an
+HF model id or a local path."""
+
+
+class TinyBackboneConfig(ConfigModel):
+    """Size of the randomly initialised BERT used by the ``tiny`` backbone (tests, laptops)."""
+
+    hidden_size: int = Field(default=64, ge=1)
+    num_layers: int = Field(default=2, ge=1)
+    num_heads: int = Field(default=2, ge=1)
+    intermediate_size: int = Field(default=128, ge=1)
+    vocab_size: int = Field(default=2000, ge=100)
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> TinyBackboneConfig:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"hidden_size {self.hidden_size} must be a multiple of num_heads {self.num_heads}"
+            )
+        return self
+
+
+class ModelConfig(ConfigModel):
+    """Backbone, window size and how sub-word tokens get labels."""
+
+    backbone: str = "tiny"
+    max_length: int = Field(default=128, ge=8)
+    stride: int = Field(default=32, ge=0)
+    label_all_subtokens: bool = False
+    tiny: TinyBackboneConfig = Field(default_factory=TinyBackboneConfig)
+
+    @field_validator("backbone")
+    @classmethod
+    def _backbone_named(cls, value: str) -> str:
+        if not value.strip() or value != value.strip():
+            raise ValueError(
+                f"backbone {value!r} must be one of {', '.join(BACKBONE_ALIASES)}, "
+                "an HF model id or a path, without surrounding spaces"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _stride_fits_window(self) -> ModelConfig:
+        if self.stride >= self.max_length:
+            raise ValueError(
+                f"stride {self.stride} must be smaller than max_length {self.max_length} "
+                "(windows overlap by stride tokens)"
+            )
+        return self
