@@ -1,0 +1,164 @@
+"""Run the experiment's stages in order, with one status line each."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from nerp_infra.artifacts import ArtifactIndex
+from nerp_infra.config import STAGES, ExperimentConfig
+from nerp_infra.paths import OutputLayout
+from nerp_infra.pipeline.stage import StageContext, StageFunction, StageResult, Target
+from nerp_infra.platform import detect_platform
+from nerp_infra.plugins import STAGES_GROUP, load_group
+
+# Which distribution provides each stage, so a missing one names what to install.
+STAGE_PROVIDERS = {
+    "data": "nerp-training",
+    "hpo": "nerp-hpo",
+    "select": "nerp-eval",
+    "train": "nerp-training",
+    "convert": "nerp-deploy[convert]",
+    "evaluate": "nerp-eval",
+    "benchmark": "nerp-eval",
+    "report": "nerp-eval",
+}
+
+
+class PipelineError(RuntimeError):
+    """A pipeline that cannot start or a stage that failed; says which and why."""
+
+
+@dataclass
+class PipelineReport:
+    results: dict[str, StageResult] = field(default_factory=dict)
+    durations_s: dict[str, float] = field(default_factory=dict)
+
+
+def select_stages(
+    configured: Sequence[str],
+    *,
+    from_stage: str | None = None,
+    only: Collection[str] = (),
+    force: Collection[str] = (),
+) -> list[str]:
+    """The stages to run: the configured ones, cut by ``--from`` or narrowed by ``--only``."""
+    for flag, names in (("--from", [from_stage] if from_stage else []), ("--only", only)):
+        for name in names:
+            if name not in STAGES:
+                raise PipelineError(f"{flag} {name!r}: not a stage; stages are {', '.join(STAGES)}")
+            if name not in configured:
+                raise PipelineError(
+                    f"{flag} {name!r}: not in this experiment's stages ({', '.join(configured)})"
+                )
+    for name in force:
+        if name not in configured:
+            raise PipelineError(f"--force {name!r}: not in this experiment's stages")
+    if from_stage and only:
+        raise PipelineError("--from and --only cannot be combined")
+    selected = list(configured)
+    if from_stage:
+        selected = selected[selected.index(from_stage) :]
+    if only:
+        selected = [s for s in selected if s in only]
+    return selected
+
+
+def load_stage_functions(names: Sequence[str]) -> dict[str, StageFunction]:
+    loaded, errors = load_group(STAGES_GROUP)
+    broken = {e.name: e for e in errors}
+    functions: dict[str, StageFunction] = {}
+    for name in names:
+        if name in broken:
+            raise PipelineError(f"stage {name!r} failed to load: {broken[name].describe()}")
+        target = loaded.get(name)
+        if target is None:
+            raise PipelineError(
+                f"stage {name!r} is not installed; it comes with {STAGE_PROVIDERS[name]}"
+            )
+        if not callable(target):
+            raise PipelineError(f"stage {name!r}: entry point is not callable")
+        functions[name] = target
+    return functions
+
+
+def _pick(stages: Mapping[str, StageFunction], names: Sequence[str]) -> dict[str, StageFunction]:
+    missing = [name for name in names if name not in stages]
+    if missing:
+        raise PipelineError(f"no stage function for {', '.join(missing)}")
+    return {name: stages[name] for name in names}
+
+
+def open_context(
+    config: ExperimentConfig,
+    *,
+    console: Console | None = None,
+    output_root: Path | None = None,
+    target: Target = "local",
+    dry_run: bool = False,
+    job_dir: Path | None = None,
+    progress: bool = True,
+) -> StageContext:
+    """The context a stage (or a standalone stage command) runs in."""
+    root = output_root or config.paths.resolve_root(detect_platform())
+    root.mkdir(parents=True, exist_ok=True)
+    return StageContext(
+        config=config,
+        output_root=root,
+        index=ArtifactIndex(root),
+        layout=OutputLayout(root, config.paths.layout),
+        console=console or Console(),
+        target=target,
+        dry_run=dry_run,
+        job_dir=job_dir,
+        progress=progress,
+    )
+
+
+def run_pipeline(
+    context: StageContext,
+    *,
+    from_stage: str | None = None,
+    only: Collection[str] = (),
+    force: Collection[str] = (),
+    stages: Mapping[str, StageFunction] | None = None,
+) -> PipelineReport:
+    """Run the selected stages; a failure stops the run and names the stage.
+
+    ``stages`` defaults to the installed ``nerp.stages`` entry points.
+    """
+    config = context.config
+    names = select_stages(config.stages, from_stage=from_stage, only=only, force=force)
+    functions = load_stage_functions(names) if stages is None else _pick(stages, names)
+    console = context.console
+    report = PipelineReport()
+    plan = " → ".join(names)
+    console.print(f"[bold]nerp pipeline[/] {config.name}: {plan}  (outputs: {context.output_root})")
+    for position, name in enumerate(names, start=1):
+        context.force = name in force
+        label = f"[{position}/{len(names)}] {name:<9}"
+        console.print(f"{label} [dim]running…[/]")
+        started = time.perf_counter()
+        try:
+            result = functions[name](context)
+        except KeyboardInterrupt:
+            console.print(f"{label} [yellow]interrupted[/]; finished stages are kept")
+            raise
+        except Exception as exc:
+            elapsed = time.perf_counter() - started
+            console.print(f"{label} [red]failed[/] after {elapsed:.1f}s: {exc}")
+            raise PipelineError(f"stage {name!r} failed: {exc}") from exc
+        elapsed = time.perf_counter() - started
+        report.results[name] = result
+        report.durations_s[name] = elapsed
+        colour = "green" if result.status in ("done", "resumed") else "cyan"
+        console.print(
+            f"{label} [{colour}]{result.status:<9}[/] {elapsed:7.1f}s  {result.summary}",
+            highlight=False,
+        )
+    context.force = False
+    return report
