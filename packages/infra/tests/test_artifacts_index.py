@@ -195,7 +195,9 @@ def test_moved_root_and_reindex(tmp_path: Path, index: ArtifactIndex, make: Make
     assert len(report.errors) == 1
     assert "junk/nerp.json: not valid JSON" in report.errors[0]
 
-    (moved / INDEX_NAME).unlink()
+    there.close()  # a lost index: the database and its WAL files are gone
+    for suffix in ("", "-wal", "-shm"):
+        (moved / f"{INDEX_NAME}{suffix}").unlink(missing_ok=True)
     rebuilt = ArtifactIndex(moved)
     assert sorted(rebuilt.reindex().added) == sorted([a.id, b.id, orphan.id])
     assert [x.id for x in rebuilt.lineage(b.id)] == [a.id]
