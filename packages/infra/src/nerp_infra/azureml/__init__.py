@@ -1,0 +1,66 @@
+"""Azure ML runtime for nerp: workspace client, assets, command jobs, submit-and-wait.
+
+Needs the ``nerp-infra[azure]`` extra; the Azure SDK is imported inside the functions only, so
+importing this package (and ``nerp_infra``) works without it.
+"""
+
+from nerp_infra.azureml.assets import (
+    DEFAULT_IMAGE,
+    asset_ref,
+    build_environment,
+    data_asset_version,
+    ensure_data_asset,
+    ensure_environment,
+    pip_requirements,
+)
+from nerp_infra.azureml.errors import (
+    AzureJobError,
+    AzureJobSpecError,
+    AzureJobTimeout,
+    AzureMLError,
+    AzureMLSettingsError,
+)
+from nerp_infra.azureml.jobs import (
+    as_job,
+    command_job,
+    dump_job_yaml,
+    validate_job_yaml,
+    write_job_yamls,
+)
+from nerp_infra.azureml.runtime import TERMINAL_STATUSES, submit_and_wait
+from nerp_infra.azureml.workspace import (
+    DEFAULT_COMPUTE,
+    WorkspaceSettings,
+    create_credential,
+    create_ml_client,
+    find_config_json,
+    load_workspace_settings,
+)
+
+__all__ = [
+    "DEFAULT_COMPUTE",
+    "DEFAULT_IMAGE",
+    "TERMINAL_STATUSES",
+    "AzureJobError",
+    "AzureJobSpecError",
+    "AzureJobTimeout",
+    "AzureMLError",
+    "AzureMLSettingsError",
+    "WorkspaceSettings",
+    "as_job",
+    "asset_ref",
+    "build_environment",
+    "command_job",
+    "create_credential",
+    "create_ml_client",
+    "data_asset_version",
+    "dump_job_yaml",
+    "ensure_data_asset",
+    "ensure_environment",
+    "find_config_json",
+    "load_workspace_settings",
+    "pip_requirements",
+    "submit_and_wait",
+    "validate_job_yaml",
+    "write_job_yamls",
+]
