@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
-from nerp_infra.documents import Document, Span
+from nerp_infra.documents import Document, Span, overlapping_spans
 from nerp_training.data import DataError, RawDocument, RawSpan, validate_documents
 from nerp_training.data.validation import token_offsets
 
@@ -218,3 +220,35 @@ def test_report_to_dict_is_json_and_render_lists_issues() -> None:
     assert "unknown_label" in out
     assert "not in label set and not mapped" in out
     assert "spans in → out" in out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.text(alphabet="ab \n", max_size=30),
+    spans=st.lists(
+        st.tuples(
+            st.integers(min_value=-3, max_value=35),
+            st.integers(min_value=-3, max_value=35),
+            st.sampled_from(["A", "B", "C", ""]),
+        ),
+        max_size=8,
+    ),
+    policy=st.sampled_from(["keep_longest", "keep_first"]),
+)
+def test_whatever_comes_in_clean_spans_come_out(
+    text: str, spans: list[tuple[int, int, str]], policy: str
+) -> None:
+    clean, report = validate_documents(
+        [raw(text, *spans)], labels=["A", "B"], overlap_policy=policy
+    )
+    out = clean[0].spans if clean else []
+    assert not overlapping_spans(out)
+    for span in out:
+        piece = text[span.start : span.end]
+        assert piece
+        assert piece == piece.strip()
+        assert span.label in {"A", "B"}
+    if clean:
+        dropped = report.dropped_spans
+        assert report.spans_in == len(spans)
+        assert report.spans_out == len(out) == len(spans) - dropped
