@@ -1,0 +1,73 @@
+"""Backbones: short names to checkpoints, fast tokenizers and token-classification models.
+
+``resolve_backbone`` is cheap and pure; ``build_tokenizer`` / ``build_model`` load or
+build, and fail with :class:`BackboneError` (saying how to get the backbone) rather than
+fall back to a different model. The building functions are imported on first use, so
+resolving or validating a backbone name does not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from nerp_training.backbones.minilm import minilm_model_dir
+from nerp_training.backbones.registry import (
+    BACKBONES,
+    BackboneError,
+    BackboneKind,
+    BackboneSpec,
+    resolve_backbone,
+)
+from nerp_training.backbones.tiny import (
+    TinySettings,
+    TinyShape,
+    tiny_wordpiece,
+    train_tiny_tokenizer,
+)
+
+if TYPE_CHECKING:
+    from nerp_training.backbones.build import (
+        DROPOUT_ATTRIBUTES,
+        apply_dropout,
+        build_model,
+        build_tokenizer,
+        hub_offline,
+        locate_backbone,
+    )
+
+_FROM_BUILD = frozenset(
+    {
+        "DROPOUT_ATTRIBUTES",
+        "apply_dropout",
+        "build_model",
+        "build_tokenizer",
+        "hub_offline",
+        "locate_backbone",
+    }
+)
+
+__all__ = [
+    "BACKBONES",
+    "DROPOUT_ATTRIBUTES",
+    "BackboneError",
+    "BackboneKind",
+    "BackboneSpec",
+    "TinySettings",
+    "TinyShape",
+    "apply_dropout",
+    "build_model",
+    "build_tokenizer",
+    "hub_offline",
+    "locate_backbone",
+    "minilm_model_dir",
+    "resolve_backbone",
+    "tiny_wordpiece",
+    "train_tiny_tokenizer",
+]
+
+
+def __getattr__(name: str) -> object:
+    if name in _FROM_BUILD:
+        return getattr(importlib.import_module("nerp_training.backbones.build"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,250 @@
+"""Turn a :class:`BackboneSpec` into a fast tokenizer and a token-classification model.
+
+Loading never falls back to another model: a backbone that cannot be loaded raises
+:class:`BackboneError` with its install hint, because a silently substituted model
+would make every result and fingerprint downstream a lie.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
+
+from nerp_training.backbones.minilm import minilm_model_dir
+from nerp_training.backbones.registry import BackboneError, BackboneSpec
+from nerp_training.backbones.tiny import TinySettings, TinyShape, tiny_bert_config
+from nerp_training.backbones.tiny import train_tiny_tokenizer as _train_tiny_tokenizer
+
+__all__ = [
+    "DROPOUT_ATTRIBUTES",
+    "apply_dropout",
+    "build_model",
+    "build_tokenizer",
+    "hub_offline",
+    "locate_backbone",
+]
+
+DROPOUT_ATTRIBUTES: tuple[str, ...] = (
+    "hidden_dropout_prob",  # BERT, RoBERTa, DeBERTa: embeddings, layers, token head
+    "attention_probs_dropout_prob",  # BERT, RoBERTa, DeBERTa: attention weights
+    "classifier_dropout",  # BERT, RoBERTa: token head (None falls back to hidden)
+    "dropout",  # DistilBERT: embeddings, layers, token head
+    "attention_dropout",  # DistilBERT: attention weights
+    "seq_classif_dropout",  # DistilBERT: sequence heads, kept in step
+    "pooler_dropout",  # DeBERTa: pooler, kept in step
+)
+"""Config fields that carry dropout in the families nerp knows; all present are set."""
+
+_TRUE = {"1", "true", "yes", "on"}
+_UNBOUNDED_LENGTH = 1_000_000
+
+
+def hub_offline() -> bool:
+    """Whether HF_HUB_OFFLINE is set now (read per call, unlike huggingface_hub's
+    import-time constant, so a test or a user flipping it later is respected)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def locate_backbone(spec: BackboneSpec) -> str:
+    """What to pass to ``from_pretrained``: a hub id or a folder (package files located)."""
+    if spec.kind == "package":
+        return str(minilm_model_dir())
+    if spec.kind == "tiny":
+        raise BackboneError(
+            "the tiny backbone has no checkpoint to load: it is built by build_tokenizer "
+            "and build_model"
+        )
+    return spec.source
+
+
+def _load_failure(spec: BackboneSpec, what: str, exc: Exception) -> BackboneError:
+    offline = " (HF_HUB_OFFLINE is set, so only the local cache was searched)"
+    detail = offline if spec.kind == "hub" and hub_offline() else ""
+    return BackboneError(
+        f"model.backbone {spec.name!r}: could not load the {what} from {spec.source!r}"
+        f"{detail}: {type(exc).__name__}: {exc}\nHow to get it: {spec.install_hint}"
+    )
+
+
+def _local_only(spec: BackboneSpec) -> bool:
+    return spec.kind != "hub" or hub_offline()
+
+
+def build_tokenizer(
+    spec: BackboneSpec,
+    *,
+    texts: Sequence[str] | None = None,
+    vocab_size: int = 2000,
+    max_length: int = 128,
+) -> PreTrainedTokenizerFast:
+    """The backbone's fast tokenizer, with ``model_max_length`` set to the window size.
+
+    ``texts`` and ``vocab_size`` matter only for ``tiny``, whose tokenizer is trained on
+    the training texts. A slow (pure Python) tokenizer is refused: labels are aligned
+    through character offsets, which only fast tokenizers provide.
+    """
+    if spec.kind == "tiny":
+        if texts is None:
+            raise ValueError(
+                "the tiny backbone trains its tokenizer on the training texts: pass texts"
+            )
+        return _train_tiny_tokenizer(texts, vocab_size=vocab_size, max_length=max_length)
+    source = locate_backbone(spec)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=_local_only(spec))
+    except (OSError, ValueError) as exc:
+        raise _load_failure(spec, "tokenizer", exc) from exc
+    return _checked_tokenizer(spec, tokenizer, max_length)
+
+
+def _checked_tokenizer(
+    spec: BackboneSpec, tokenizer: PreTrainedTokenizerBase, max_length: int
+) -> PreTrainedTokenizerFast:
+    if not isinstance(tokenizer, PreTrainedTokenizerFast) or not tokenizer.is_fast:
+        raise BackboneError(
+            f"model.backbone {spec.name!r}: its tokenizer ({type(tokenizer).__name__}) is not "
+            "a fast tokenizer; nerp needs one (tokenizer.json) for character offsets"
+        )
+    limit = tokenizer.model_max_length
+    if limit < _UNBOUNDED_LENGTH and max_length > limit:
+        raise BackboneError(
+            f"model.max_length {max_length} exceeds what backbone {spec.name!r} supports "
+            f"({limit} tokens); lower model.max_length"
+        )
+    tokenizer.model_max_length = max_length
+    return tokenizer
+
+
+def _checked_labels(labels: Iterable[str]) -> list[str]:
+    names = list(labels)
+    if not names:
+        raise ValueError("labels is empty: a token classifier needs at least one label")
+    for index, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"labels[{index}] is {name!r}, expected a non-empty string")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"labels holds duplicates: {', '.join(duplicates)}")
+    return names
+
+
+def apply_dropout(config: PretrainedConfig, dropout: float) -> list[str]:
+    """Set every dropout field the config's family has; return the fields set.
+
+    Raises BackboneError for a family with none of the known fields, so training.dropout
+    can never be silently ignored.
+    """
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"training.dropout {dropout} must be in [0, 1)")
+    present = [name for name in DROPOUT_ATTRIBUTES if hasattr(config, name)]
+    if not present:
+        raise BackboneError(
+            f"model type {config.model_type!r} has none of the dropout fields nerp knows "
+            f"({', '.join(DROPOUT_ATTRIBUTES)}), so training.dropout cannot be applied"
+        )
+    for name in present:
+        setattr(config, name, dropout)
+    return present
+
+
+def build_model(
+    spec: BackboneSpec,
+    *,
+    labels: Iterable[str],
+    tokenizer: PreTrainedTokenizerBase,
+    dropout: float = 0.1,
+    tiny: TinyShape | None = None,
+    max_length: int | None = None,
+    seed: int = 0,
+) -> PreTrainedModel:
+    """A token-classification model with ``labels`` as its classes and dropout applied.
+
+    ``labels`` is a ``nerp_infra.labels`` LabelScheme or its ordered tag list (id =
+    position); it becomes the config's ``id2label`` / ``label2id``. ``max_length``
+    defaults to the tokenizer's ``model_max_length`` (set by :func:`build_tokenizer`).
+    Weight initialisation (the whole tiny model, the new head of a pretrained one) uses
+    ``seed`` in a forked RNG, so the result is reproducible without disturbing the
+    caller's random state.
+    """
+    names = _checked_labels(labels)
+    if max_length is None:
+        max_length = tokenizer.model_max_length
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"training.dropout {dropout} must be in [0, 1)")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if spec.kind == "tiny":
+            return _build_tiny(names, tokenizer, dropout, tiny or TinySettings(), max_length)
+        return _build_pretrained(spec, names, tokenizer, dropout, max_length)
+
+
+def _build_tiny(
+    labels: list[str],
+    tokenizer: PreTrainedTokenizerBase,
+    dropout: float,
+    shape: TinyShape,
+    max_length: int,
+) -> PreTrainedModel:
+    if tokenizer.pad_token_id is None:
+        raise ValueError("the tiny backbone's tokenizer has no [PAD] token")
+    config = tiny_bert_config(
+        shape,
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        max_length=max_length,
+        dropout=dropout,
+        labels=labels,
+    )
+    model: PreTrainedModel = AutoModelForTokenClassification.from_config(config)
+    return model
+
+
+def _build_pretrained(
+    spec: BackboneSpec,
+    labels: list[str],
+    tokenizer: PreTrainedTokenizerBase,
+    dropout: float,
+    max_length: int,
+) -> PreTrainedModel:
+    source = locate_backbone(spec)
+    local_only = _local_only(spec)
+    try:
+        config = AutoConfig.from_pretrained(
+            source,
+            local_files_only=local_only,
+            id2label=dict(enumerate(labels)),
+            label2id={label: index for index, label in enumerate(labels)},
+        )
+    except (OSError, ValueError) as exc:
+        raise _load_failure(spec, "model config", exc) from exc
+    apply_dropout(config, dropout)
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and max_length > positions:
+        raise BackboneError(
+            f"model.max_length {max_length} exceeds backbone {spec.name!r}'s "
+            f"{positions} position embeddings; lower model.max_length"
+        )
+    vocab = getattr(config, "vocab_size", None)
+    if isinstance(vocab, int) and len(tokenizer) > vocab:
+        raise BackboneError(
+            f"model.backbone {spec.name!r}: the tokenizer has {len(tokenizer)} tokens but the "
+            f"model only {vocab} embeddings; build the tokenizer from the same backbone"
+        )
+    try:
+        model: PreTrainedModel = AutoModelForTokenClassification.from_pretrained(
+            source, config=config, local_files_only=local_only, dtype=torch.float32
+        )
+    except (OSError, ValueError) as exc:
+        raise _load_failure(spec, "model weights", exc) from exc
+    return model

@@ -1,0 +1,169 @@
+"""The ``tiny`` backbone: a small random BERT with a WordPiece vocabulary from the data.
+
+It exists so the whole pipeline (training, HPO, conversion, serving) runs offline and
+fast on a laptop CPU and in tests. Its tokenizer is built from the training texts, so it
+must be saved with the model (the trainer saves both).
+
+Why the vocabulary is chosen here instead of by ``tokenizers.trainers.WordPieceTrainer``:
+that trainer breaks ties between equally frequent merges in hash-map order, which
+changes from one process to the next (huggingface/tokenizers#1794), so the same texts
+gave different vocabularies, token ids and therefore different fingerprinted runs. The
+vocabulary below is a plain, reproducible WordPiece vocabulary (special tokens, the
+character alphabet with its ``##`` continuations, then whole words by frequency); the
+normaliser, pre-tokeniser, WordPiece model and post-processor are the tokenizers
+library's own, exactly as a BERT tokenizer uses them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+if TYPE_CHECKING:  # transformers is imported where used: the WordPiece part needs none of it
+    from transformers import BertConfig, PreTrainedTokenizerFast
+
+__all__ = [
+    "SPECIAL_TOKENS",
+    "TinySettings",
+    "TinyShape",
+    "tiny_bert_config",
+    "tiny_wordpiece",
+    "train_tiny_tokenizer",
+]
+
+SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+_CONTINUATION = "##"
+
+
+class TinyShape(Protocol):
+    """Anything with the tiny model's sizes, e.g. nerp_infra's ``model.tiny`` config."""
+
+    @property
+    def hidden_size(self) -> int: ...
+    @property
+    def num_layers(self) -> int: ...
+    @property
+    def num_heads(self) -> int: ...
+    @property
+    def intermediate_size(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class TinySettings:
+    """Sizes of the tiny BERT; small enough that a training step takes milliseconds."""
+
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 2
+    intermediate_size: int = 128
+
+
+def _word_counts(texts: Iterable[str]) -> Counter[str]:
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{index}] is {type(text).__name__}, expected str")
+        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)):
+            counts[word] += 1
+    return counts
+
+
+def _vocabulary(counts: Counter[str], vocab_size: int) -> dict[str, int]:
+    """Special tokens, every seen character (alone and as ``##`` piece), frequent words.
+
+    The alphabet is always kept, even past ``vocab_size``, so no character seen in
+    training becomes ``[UNK]``; whole words fill what is left, most frequent first with
+    ties broken alphabetically so the result depends only on the texts' content.
+    """
+    alphabet = sorted({char for word in counts for char in word})
+    tokens = [*SPECIAL_TOKENS, *alphabet, *(_CONTINUATION + char for char in alphabet)]
+    budget = max(vocab_size - len(tokens), 0)
+    ranked = sorted(
+        (word for word in counts if len(word) > 1), key=lambda word: (-counts[word], word)
+    )
+    tokens.extend(ranked[:budget])
+    return {token: index for index, token in enumerate(tokens)}
+
+
+def tiny_wordpiece(texts: Iterable[str], *, vocab_size: int) -> Tokenizer:
+    """The ``tokenizers`` backend of the tiny tokenizer: uncased BERT WordPiece.
+
+    Deterministic: the same texts (in any order) give the same vocabulary and ids.
+    """
+    if vocab_size < len(SPECIAL_TOKENS) + 1:
+        raise ValueError(f"vocab_size {vocab_size} is too small: it must exceed the special tokens")
+    counts = _word_counts(texts)
+    if not counts:
+        raise ValueError(
+            "the tiny backbone trains its tokenizer on the training texts, but the texts "
+            "given hold no words"
+        )
+    vocab = _vocabulary(counts, vocab_size)
+    backend = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece(prefix=_CONTINUATION)
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    return backend
+
+
+def train_tiny_tokenizer(
+    texts: Iterable[str], *, vocab_size: int, max_length: int
+) -> PreTrainedTokenizerFast:
+    """:func:`tiny_wordpiece` wrapped as a transformers fast tokenizer for ``max_length``."""
+    from transformers import PreTrainedTokenizerFast
+
+    if max_length < 3:
+        raise ValueError(f"max_length {max_length} must leave room for [CLS], [SEP] and a token")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tiny_wordpiece(texts, vocab_size=vocab_size),
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=max_length,
+    )
+
+
+def tiny_bert_config(
+    shape: TinyShape,
+    *,
+    vocab_size: int,
+    pad_token_id: int,
+    max_length: int,
+    dropout: float,
+    labels: list[str],
+) -> BertConfig:
+    """A BertConfig for token classification sized by ``shape``, with every dropout set."""
+    from transformers import BertConfig
+
+    if shape.hidden_size % shape.num_heads:
+        raise ValueError(
+            f"model.tiny.hidden_size {shape.hidden_size} must be a multiple of "
+            f"model.tiny.num_heads {shape.num_heads}"
+        )
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=shape.hidden_size,
+        num_hidden_layers=shape.num_layers,
+        num_attention_heads=shape.num_heads,
+        intermediate_size=shape.intermediate_size,
+        max_position_embeddings=max_length,
+        pad_token_id=pad_token_id,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+        classifier_dropout=dropout,
+        id2label=dict(enumerate(labels)),
+        label2id={label: index for index, label in enumerate(labels)},
+    )
