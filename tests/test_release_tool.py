@@ -71,7 +71,9 @@ def test_bump_refused_while_a_due_shim_remains(workspace_copy: Path) -> None:
         "v0.1.1"
     )
     # ... the release that is due to remove it may not
-    with pytest.raises(release.ReleaseError, match=r"old_engine.py:3: shim due for removal in 0.2.0"):
+    with pytest.raises(
+        release.ReleaseError, match=r"old_engine.py:3: shim due for removal in 0.2.0"
+    ):
         release.bump(workspace_copy, "deploy", "minor", "2026-11-23", dry_run=True, lock=False)
 
 

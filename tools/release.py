@@ -62,7 +62,9 @@ class Distribution:
         try:
             version = Version(raw)
         except InvalidVersion as exc:
-            raise ReleaseError(f"{self.pyproject}: project.version {raw!r} is not a version") from exc
+            raise ReleaseError(
+                f"{self.pyproject}: project.version {raw!r} is not a version"
+            ) from exc
         if len(version.release) != 3 or version.pre or version.dev or version.local:
             raise ReleaseError(f"{self.pyproject}: project.version {raw!r} is not X.Y.Z")
         return version

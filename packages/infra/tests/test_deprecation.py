@@ -45,7 +45,9 @@ def test_deprecated_names_resolves_old_name_with_warning() -> None:
         getter("missing")
 
 
-def test_moved_module_keeps_old_import_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_moved_module_keeps_old_import_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "nerp_old_place.py").write_text(
         "from nerp_infra.deprecation import moved_module\n"
         'moved_module(__name__, "nerp_infra.platform", since="0.1.0", removed_in="0.2.0")\n'

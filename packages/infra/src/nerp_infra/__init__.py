@@ -1,4 +1,8 @@
-"""nerp-infra: Configs, documents and BIO labels, fingerprints, artifact manifests and index, tracking, and the `nerp` CLI host."""
+"""nerp-infra.
+
+Configs, documents and BIO labels, fingerprints, artifact manifests and index,
+tracking, and the `nerp` CLI host.
+"""
 
 from importlib.metadata import version as _version
 

@@ -59,7 +59,8 @@ _REGISTRY: dict[str, Shim] = {}
 def _register(shim: Shim) -> Shim:
     if Version(shim.removed_in) <= Version(shim.since):
         raise ValueError(
-            f"shim for {shim.old}: removed_in {shim.removed_in} must be later than since {shim.since}"
+            f"shim for {shim.old}: removed_in {shim.removed_in} "
+            f"must be later than since {shim.since}"
         )
     _REGISTRY[shim.old] = shim
     return shim

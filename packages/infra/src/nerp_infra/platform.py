@@ -24,7 +24,8 @@ def detect_platform(environ: Mapping[str, str] | None = None) -> PlatformName:
     if forced:
         if forced not in PLATFORMS:
             raise ValueError(
-                f"environment variable NERP_PLATFORM={forced!r} is not one of {', '.join(PLATFORMS)}"
+                f"environment variable NERP_PLATFORM={forced!r} "
+                f"is not one of {', '.join(PLATFORMS)}"
             )
         return forced  # type: ignore[return-value]
     if "AZUREML_RUN_ID" in env or "AZUREML_ARM_WORKSPACE_NAME" in env:

@@ -44,7 +44,7 @@ def load_group(group: str) -> tuple[dict[str, object], list[PluginError]]:
     for ep in sorted(entry_points(group=group), key=lambda e: e.name):
         try:
             loaded[ep.name] = ep.load()
-        except Exception as exc:  # noqa: BLE001 - any plugin failure must stay non-fatal
+        except Exception as exc:
             errors.append(
                 PluginError(
                     group=group,

@@ -1,4 +1,8 @@
-"""nerp-training: Data importers and alignment, splits, synthetic resumes, backbones, trainer, metrics and the final-training workflow."""
+"""nerp-training.
+
+Data importers and alignment, splits, synthetic resumes, backbones, trainer, metrics
+and the final-training workflow.
+"""
 
 from importlib.metadata import version as _version
 

@@ -50,7 +50,7 @@ def doctor() -> None:
     for name, probe in probes.items():
         try:
             report = probe() if callable(probe) else probe
-        except Exception as exc:  # noqa: BLE001 - a broken probe must not hide the rest
+        except Exception as exc:
             report = {"error": f"{type(exc).__name__}: {exc}"}
         if isinstance(report, dict):
             for key, value in report.items():
