@@ -21,7 +21,7 @@ def _print_summary(console: Console, report: PipelineReport) -> None:
         return
     console.print("\n[bold]Summary[/]")
     for key, value in lines:
-        console.print(f"  [bold]{key}[/]: {value}", highlight=False)
+        console.print(f"  [bold]{key}[/]: {value}", highlight=False, soft_wrap=True)
 
 
 def pipeline(

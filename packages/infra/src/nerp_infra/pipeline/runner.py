@@ -159,6 +159,7 @@ def run_pipeline(
         console.print(
             f"{label} [{colour}]{result.status:<9}[/] {elapsed:7.1f}s  {result.summary}",
             highlight=False,
+            soft_wrap=True,
         )
     context.force = False
     return report
