@@ -1,7 +1,41 @@
-"""nerp-deploy: PyTorch to ONNX conversion with int8 and parity checks, a torch-free inference engine, and the HTTP API."""
+"""nerp-deploy: ONNX conversion, a torch-free inference engine, and the HTTP API.
+
+The base install (onnxruntime, tokenizers, numpy) gives :class:`OnnxEngine`. The HTTP
+app needs the ``[serve]`` extra and conversion the ``[convert]`` extra; neither is
+imported here, so ``import nerp_deploy`` never pulls in FastAPI or torch. ``create_app``
+is resolved on first use.
+"""
+
+from __future__ import annotations
 
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING, Any
+
+from nerp_deploy.engine import OnnxEngine
+from nerp_deploy.errors import DeployError, InputError, PackageError
+from nerp_deploy.package import OnnxPackage
+from nerp_deploy.serve.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from nerp_deploy.serve.app import create_app
 
 __version__ = _version("nerp-deploy")
 
-__all__ = ["__version__"]
+__all__ = [
+    "DeployError",
+    "InputError",
+    "OnnxEngine",
+    "OnnxPackage",
+    "PackageError",
+    "ServeSettings",
+    "__version__",
+    "create_app",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from nerp_deploy.serve.app import create_app
+
+        return create_app
+    raise AttributeError(f"module 'nerp_deploy' has no attribute {name!r}")

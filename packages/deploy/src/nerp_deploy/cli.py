@@ -1,0 +1,180 @@
+"""``nerp predict`` and ``nerp serve``: the torch-free commands of nerp-deploy.
+
+Both work in a slim image (base install; ``serve`` and PDF/DOCX input need the
+``[serve]`` extra). Results are JSON on stdout so they pipe into other tools; progress
+and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+
+from nerp_deploy.engine import OnnxEngine
+from nerp_deploy.errors import DeployError, InputError
+from nerp_deploy.extract import extract_text
+from nerp_deploy.package import OnnxPackage
+from nerp_deploy.serve.settings import ServeSettings
+from nerp_infra.documents import DocumentError, iter_documents
+
+__all__ = ["predict", "serve"]
+
+err = Console(stderr=True)
+
+_CONTENT_TYPES = {
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+    ".pdf": "application/pdf",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+PackageArg = Annotated[
+    Path, typer.Argument(help="ONNX package directory (written by `nerp convert`).")
+]
+VariantOpt = Annotated[
+    str | None,
+    typer.Option(help="fp32 or int8 (default: int8 when the package has it)."),
+]
+ThreadsOpt = Annotated[
+    int | None, typer.Option(min=1, help="onnxruntime threads (default: all cores).")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+def _variant(value: str | None) -> Literal["fp32", "int8"] | None:
+    if value is None:
+        return None
+    if value not in ("fp32", "int8"):
+        raise _fail(f"--variant must be fp32 or int8, got {value!r}")
+    return "fp32" if value == "fp32" else "int8"
+
+
+def _emit(record: dict[str, object]) -> None:
+    sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _chunks(path: Path, size: int) -> Iterator[list[tuple[str, str]]]:
+    chunk: list[tuple[str, str]] = []
+    for doc in iter_documents(path):
+        chunk.append((doc.id, doc.text))
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def predict(
+    package: PackageArg,
+    text: Annotated[str | None, typer.Option(help="Predict on this text.")] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="Predict on a .txt, .pdf or .docx file.")
+    ] = None,
+    jsonl: Annotated[
+        Path | None,
+        typer.Option(help="Predict on every document of a .jsonl (or .json) documents file."),
+    ] = None,
+    variant: VariantOpt = None,
+    threads: ThreadsOpt = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Model rows per batch.")] = 16,
+) -> None:
+    """Predict entities with an ONNX package; one JSON line per document on stdout."""
+    given = [
+        name
+        for name, value in (("--text", text), ("--file", file), ("--jsonl", jsonl))
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise _fail(
+            "give exactly one of --text, --file or --jsonl"
+            + (f" (got {', '.join(given)})" if given else "")
+        )
+    try:
+        engine = OnnxEngine.load(package, variant=_variant(variant), threads=threads)
+        if text is not None:
+            _emit({"entities": [e.model_dump() for e in engine.predict(text)]})
+        elif file is not None:
+            if not file.is_file():
+                raise _fail(f"{file}: file does not exist")
+            content, kind = extract_text(
+                file.read_bytes(),
+                filename=file.name,
+                content_type=_CONTENT_TYPES.get(file.suffix.lower()),
+            )
+            entities = engine.predict(content)
+            _emit({"file": str(file), "kind": kind, "entities": [e.model_dump() for e in entities]})
+        elif jsonl is not None:
+            for chunk in _chunks(jsonl, 256):
+                results = engine.predict_batch([t for _, t in chunk], batch_size=batch_size)
+                for (doc_id, _), entities in zip(chunk, results, strict=True):
+                    _emit({"id": doc_id, "entities": [e.model_dump() for e in entities]})
+    except InputError as exc:
+        raise _fail(f"{file}: {exc.reason}") from None
+    except (DeployError, DocumentError) as exc:
+        raise _fail(str(exc)) from None
+    except ImportError as exc:
+        raise _fail(f"{exc}; PDF and DOCX input need `pip install nerp-deploy[serve]`") from None
+
+
+def serve(
+    package: PackageArg,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 1,
+    variant: VariantOpt = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="onnxruntime threads per worker (default: cores / workers)."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Model rows per batch.")] = 16,
+    max_text_chars: Annotated[int, typer.Option(min=1, help="Longest accepted text.")] = 100_000,
+    max_batch_texts: Annotated[
+        int, typer.Option(min=1, help="Most texts per /predict/batch request.")
+    ] = 64,
+    max_file_bytes: Annotated[
+        int, typer.Option(min=1, help="Largest accepted upload in bytes.")
+    ] = 5_000_000,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve an ONNX package over HTTP (FastAPI + uvicorn; OpenAPI at /openapi.json)."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise _fail(
+            "`nerp serve` needs the serve extra: pip install 'nerp-deploy[serve]'"
+        ) from None
+    try:
+        OnnxPackage.open(package)  # fail here, once, rather than in every worker
+    except DeployError as exc:
+        raise _fail(str(exc)) from None
+    if threads is None and workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)  # workers must not oversubscribe
+    settings = ServeSettings(
+        package=package.resolve(),
+        variant=_variant(variant),
+        threads=threads,
+        batch_size=batch_size,
+        max_text_chars=max_text_chars,
+        max_batch_texts=max_batch_texts,
+        max_file_bytes=max_file_bytes,
+    )
+    os.environ.update(settings.to_env())
+    uvicorn.run(
+        "nerp_deploy.serve.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )

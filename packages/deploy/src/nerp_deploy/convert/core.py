@@ -1,0 +1,428 @@
+"""``convert_checkpoint``: a model checkpoint in, a parity-checked ONNX package out.
+
+Two entry points share the work:
+
+- :func:`convert_checkpoint` writes a package into a folder you name (plain arguments);
+- :func:`run_conversion` places it under the output root with the artifact index, so the
+  run mode decides from ``conv_fp`` whether to reuse, resume or start a package.
+
+A failed parity check leaves the files and a manifest with status ``failed`` (and the
+figures) for inspection, and raises :class:`ParityError`; the engine refuses to load it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+
+from nerp_deploy.convert.checkpoint import ModelCheckpoint, resolve_checkpoint
+from nerp_deploy.convert.export import export_onnx, quantize_int8
+from nerp_deploy.convert.parity import ParityError, ParityReport, check_parity
+from nerp_deploy.convert.reference import load_model, torch_predictor
+from nerp_deploy.convert.synthetic import sample_texts as default_sample_texts
+from nerp_deploy.errors import PackageError
+from nerp_deploy.package import PACKAGE_KIND
+from nerp_deploy.predictor import Predictor
+from nerp_deploy.runtime import OrtRunner
+from nerp_deploy.windowing import WindowTokenizer
+from nerp_infra.artifacts import (
+    ArtifactHandle,
+    ArtifactIndex,
+    Manifest,
+    begin_artifact,
+    new_artifact_id,
+    write_manifest,
+)
+from nerp_infra.config import ConversionConfig, ParityConfig
+from nerp_infra.fingerprints import conv_fp, runtime_versions
+from nerp_infra.model_files import (
+    ONNX_FP32_FILE,
+    ONNX_INT8_FILE,
+    TOKENIZER_FILE,
+    write_inference_settings,
+)
+from nerp_infra.paths import DEFAULT_LAYOUT, OutputLayout, fingerprint_key, slug
+
+__all__ = [
+    "CONVERT_STAGE",
+    "ConversionResult",
+    "conversion_settings",
+    "convert_checkpoint",
+    "run_conversion",
+    "verify_package",
+]
+
+CONVERT_STAGE = "convert"
+EXPORTER = "torch.onnx.dynamo"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    """Where the package is, its manifest, and the parity figures (None when reused)."""
+
+    package_dir: Path
+    manifest: Manifest
+    report: ParityReport | None
+    conv_fp: str
+    action: str = "new"
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.manifest.metrics)
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "absent"
+
+
+def _parity_config(parity: ParityConfig | Mapping[str, Any] | None) -> ParityConfig:
+    if isinstance(parity, ParityConfig):
+        return parity
+    return ParityConfig(**dict(parity or {}))
+
+
+def conversion_settings(
+    *,
+    opset: int,
+    quantize: bool,
+    parity: ParityConfig,
+    sample_texts: Sequence[str] | None,
+) -> dict[str, Any]:
+    """What conv_fp covers: everything that changes the package or its acceptance."""
+    samples = (
+        "default"
+        if sample_texts is None
+        else hashlib.sha256("\x1e".join(sample_texts).encode("utf-8")).hexdigest()
+    )
+    return {
+        "opset": opset,
+        "quantize": quantize,
+        "exporter": EXPORTER,
+        "quantization": {"mode": "dynamic", "weight_type": "QInt8", "per_channel": False}
+        if quantize
+        else None,
+        "parity": parity.model_dump(mode="json"),
+        "sample_texts": samples,
+    }
+
+
+class _Steps:
+    """Rich progress for the slow steps: a spinner while running, a line with the time after."""
+
+    def __init__(self, console: Console | None) -> None:
+        self.console = console
+        self.timings: dict[str, float] = {}
+
+    def run(self, name: str, description: str, fn: Callable[[], T]) -> T:
+        start = time.perf_counter()
+        if self.console is None:
+            result = fn()
+        else:
+            with self.console.status(f"{description}…"):
+                result = fn()
+        elapsed = time.perf_counter() - start
+        self.timings[name] = round(elapsed, 3)
+        if self.console is not None:
+            self.console.print(f"[green]✓[/] {description} ({elapsed:.1f}s)", highlight=False)
+        return result
+
+
+def _write_package(
+    checkpoint: ModelCheckpoint,
+    out: Path,
+    *,
+    opset: int,
+    quantize: bool,
+    parity: ParityConfig,
+    texts: Sequence[str],
+    steps: _Steps,
+) -> ParityReport:
+    """Write every package file except the manifest, then run the parity check."""
+    settings = checkpoint.settings
+    model = steps.run(
+        "load", f"load {checkpoint.model_dir}", lambda: load_model(checkpoint.model_dir)
+    )
+    fp32_path, int8_path = out / ONNX_FP32_FILE, out / ONNX_INT8_FILE
+    steps.run(
+        "export", f"export {ONNX_FP32_FILE} (opset {opset})",
+        lambda: export_onnx(model, fp32_path, opset=opset),
+    )  # fmt: skip
+    if quantize:
+        steps.run(
+            "quantize", f"quantise {ONNX_INT8_FILE} (dynamic int8)",
+            lambda: quantize_int8(fp32_path, int8_path),
+        )  # fmt: skip
+    else:
+        int8_path.unlink(missing_ok=True)  # a resumed folder may hold one from before
+    shutil.copyfile(checkpoint.model_dir / TOKENIZER_FILE, out / TOKENIZER_FILE)
+    write_inference_settings(out, settings)
+    return steps.run(
+        "parity",
+        f"parity check on {len(texts)} texts",
+        lambda: _parity(checkpoint, out, parity, texts, model=model),
+    )
+
+
+def _parity(
+    checkpoint: ModelCheckpoint,
+    package_dir: Path,
+    parity: ParityConfig,
+    texts: Sequence[str],
+    *,
+    model: Any = None,
+) -> ParityReport:
+    settings = checkpoint.settings
+    tokenizer = WindowTokenizer.from_file(package_dir / TOKENIZER_FILE, settings)
+    reference = torch_predictor(checkpoint.model_dir, settings, model)
+    fp32 = Predictor(tokenizer, settings, OrtRunner(package_dir / ONNX_FP32_FILE))
+    int8 = None
+    if (package_dir / ONNX_INT8_FILE).is_file():
+        int8 = Predictor(tokenizer, settings, OrtRunner(package_dir / ONNX_INT8_FILE))
+    return check_parity(reference, fp32, int8, texts, parity)
+
+
+def verify_package(
+    checkpoint_dir: str | Path,
+    package_dir: str | Path,
+    *,
+    parity: ParityConfig | Mapping[str, Any] | None = None,
+    sample_texts: Sequence[str] | None = None,
+) -> ParityReport:
+    """Re-run the parity check of an existing package against its checkpoint.
+
+    Raises ParityError with the figures when the package no longer matches (e.g. a
+    damaged or swapped ONNX file); a file onnxruntime cannot load raises PackageError.
+    """
+    checkpoint = resolve_checkpoint(checkpoint_dir)
+    config = _parity_config(parity)
+    texts = (
+        list(sample_texts) if sample_texts is not None else default_sample_texts(config.n_samples)
+    )
+    report = _parity(checkpoint, Path(package_dir), config, texts)
+    if not report.passed:
+        raise ParityError(report)
+    return report
+
+
+def _check_empty(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PackageError(
+            f"{out}: output folder already exists and is not empty; pass a new folder "
+            "(packages are never overwritten in place)"
+        )
+
+
+class _FolderManifest:
+    """Manifest bookkeeping for a package in a folder of the caller's choosing (no index)."""
+
+    def __init__(self, directory: Path, manifest: Manifest) -> None:
+        self.dir = directory
+        self.manifest = manifest
+        write_manifest(directory, manifest)
+
+    def _save(self, manifest: Manifest) -> Manifest:
+        write_manifest(self.dir, manifest)
+        self.manifest = manifest
+        return manifest
+
+    def update_metrics(self, metrics: Mapping[str, Any]) -> Manifest:
+        return self._save(self.manifest.touched(metrics={**self.manifest.metrics, **metrics}))
+
+    def complete(
+        self, *, metrics: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None
+    ) -> Manifest:
+        return self._save(
+            self.manifest.touched(
+                status="complete",
+                metrics={**self.manifest.metrics, **(metrics or {})},
+                extra={**self.manifest.extra, **(extra or {})},
+            )
+        )
+
+    def fail(self, reason: str) -> Manifest:
+        return self._save(
+            self.manifest.touched(
+                status="failed", extra={**self.manifest.extra, "failure_reason": reason}
+            )
+        )
+
+
+_Handle = _FolderManifest | ArtifactHandle
+
+
+def convert_checkpoint(
+    checkpoint_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    opset: int = 18,
+    quantize: bool = True,
+    parity: ParityConfig | Mapping[str, Any] | None = None,
+    sample_texts: Sequence[str] | None = None,
+    console: Console | None = None,
+) -> ConversionResult:
+    """Export, quantise and parity-check a checkpoint into the new folder ``out_dir``.
+
+    ``checkpoint_dir`` is a model artifact or its ``model/`` folder. ``parity`` takes a
+    ``ParityConfig`` or its fields as a mapping; ``sample_texts`` default to
+    ``parity.n_samples`` synthetic resumes (one long enough for several windows).
+    ``console`` shows progress (None: silent). Raises ParityError with the figures when
+    the gate fails, PackageError for unusable inputs, ExportError when export fails.
+    """
+    checkpoint = resolve_checkpoint(checkpoint_dir)
+    config = _parity_config(parity)
+    settings = conversion_settings(
+        opset=opset, quantize=quantize, parity=config, sample_texts=sample_texts
+    )
+    fp = conv_fp(model_artifact_id=checkpoint.artifact_id, settings=settings)
+    out = Path(out_dir)
+    _check_empty(out)
+    out.mkdir(parents=True, exist_ok=True)
+    handle = _FolderManifest(
+        out, _new_manifest(checkpoint, fp, settings, key=fingerprint_key({"conv_fp": fp}))
+    )
+    report, timings = _convert_into(
+        checkpoint, handle, opset, quantize, config, sample_texts, console
+    )
+    return ConversionResult(out, handle.manifest, report, fp, "new", timings)
+
+
+def _backbone(checkpoint: ModelCheckpoint) -> str:
+    name = checkpoint.settings.backbone or (
+        checkpoint.manifest.backbone if checkpoint.manifest else ""
+    )
+    return slug(name) if name else "unknown"
+
+
+def _versions() -> dict[str, str]:
+    return runtime_versions(
+        {lib: _version(lib) for lib in ("onnx", "onnxscript", "onnxruntime", "tokenizers")}
+    )
+
+
+def _new_manifest(
+    checkpoint: ModelCheckpoint, fp: str, settings: dict[str, Any], *, key: str
+) -> Manifest:
+    return Manifest(
+        kind=PACKAGE_KIND,
+        id=new_artifact_id(PACKAGE_KIND),
+        stage=CONVERT_STAGE,
+        backbone=_backbone(checkpoint),
+        key=key,
+        variant=1,
+        fingerprints={"conv_fp": fp},
+        lineage=checkpoint.lineage,
+        config=settings,
+        versions=_versions(),
+        extra=_model_extra(checkpoint),
+    )
+
+
+def _model_extra(checkpoint: ModelCheckpoint) -> dict[str, Any]:
+    """Which model was converted, and its spec_fp for run names (when it has a manifest)."""
+    extra: dict[str, Any] = {
+        "model_artifact_id": checkpoint.artifact_id,
+        "source_checkpoint": str(checkpoint.model_dir.resolve()),
+    }
+    if checkpoint.manifest is not None and "spec_fp" in checkpoint.manifest.fingerprints:
+        extra["model_spec_fp"] = checkpoint.manifest.fingerprints["spec_fp"]
+    return extra
+
+
+def _convert_into(
+    checkpoint: ModelCheckpoint,
+    handle: _Handle,
+    opset: int,
+    quantize: bool,
+    config: ParityConfig,
+    sample_texts: Sequence[str] | None,
+    console: Console | None,
+) -> tuple[ParityReport, dict[str, float]]:
+    """Write the package files into ``handle.dir`` and settle its manifest either way."""
+    texts = (
+        list(sample_texts) if sample_texts is not None else default_sample_texts(config.n_samples)
+    )
+    steps = _Steps(console)
+    try:
+        report = _write_package(
+            checkpoint,
+            handle.dir,
+            opset=opset,
+            quantize=quantize,
+            parity=config,
+            texts=texts,
+            steps=steps,
+        )
+    except BaseException as exc:
+        handle.fail(f"{type(exc).__name__}: {exc}")
+        raise
+    if not report.passed:
+        error = ParityError(report)
+        handle.update_metrics(report.metrics())
+        handle.fail(str(error))
+        raise error
+    handle.complete(metrics=report.metrics(), extra={"timings_s": steps.timings})
+    return report, steps.timings
+
+
+def run_conversion(
+    checkpoint_dir: str | Path,
+    *,
+    output_root: str | Path,
+    config: ConversionConfig | None = None,
+    layout: str = DEFAULT_LAYOUT,
+    sample_texts: Sequence[str] | None = None,
+    console: Console | None = None,
+) -> ConversionResult:
+    """The `convert` stage: a package under ``output_root``, found again by its conv_fp.
+
+    ``config.run_mode`` decides: reuse a complete package with the same conv_fp and
+    model, resume an abandoned incomplete one, or always start a new variant.
+    """
+    config = config or ConversionConfig()
+    checkpoint = resolve_checkpoint(checkpoint_dir)
+    settings = conversion_settings(
+        opset=config.opset,
+        quantize=config.quantize,
+        parity=config.parity,
+        sample_texts=sample_texts,
+    )
+    fp = conv_fp(model_artifact_id=checkpoint.artifact_id, settings=settings)
+    root = Path(output_root)
+    root.mkdir(parents=True, exist_ok=True)
+    index = ArtifactIndex(root)
+    decision = begin_artifact(
+        index,
+        OutputLayout(root, layout),
+        kind=PACKAGE_KIND,
+        stage=CONVERT_STAGE,
+        backbone=_backbone(checkpoint),
+        fingerprints={"conv_fp": fp},
+        lineage=checkpoint.lineage,
+        config=settings,
+        run_mode=config.run_mode,
+        versions=_versions(),
+    )
+    handle = decision.handle
+    if console is not None:
+        console.print(f"{decision.action}: {handle.dir} ({decision.reason})", highlight=False)
+    if not decision.should_run:
+        return ConversionResult(handle.dir, handle.manifest, None, fp, decision.action)
+    handle.update_extra(_model_extra(checkpoint))
+    report, timings = _convert_into(
+        checkpoint, handle, config.opset, config.quantize, config.parity, sample_texts, console
+    )
+    return ConversionResult(handle.dir, handle.manifest, report, fp, decision.action, timings)

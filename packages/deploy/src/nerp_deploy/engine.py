@@ -1,0 +1,115 @@
+"""The serving engine: an ONNX package behind ``predict`` and ``predict_batch``.
+
+Base install only (onnxruntime, tokenizers, numpy): a slim image loads a package and
+serves it without torch or transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from nerp_deploy.package import OnnxPackage, Variant
+from nerp_deploy.predictor import DocumentPrediction, Predictor
+from nerp_deploy.runtime import OrtRunner
+from nerp_deploy.windowing import WindowTokenizer
+from nerp_infra.documents import Entity
+from nerp_infra.model_files import InferenceSettings
+
+__all__ = ["OnnxEngine"]
+
+
+def _version_of(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "absent"
+
+
+class OnnxEngine:
+    """Named-entity recognition with one variant (fp32 or int8) of an ONNX package.
+
+    Thread-safe: onnxruntime sessions and the tokenizer may be shared by request threads.
+    """
+
+    def __init__(self, package: OnnxPackage, variant: Variant, runner: OrtRunner) -> None:
+        self.package = package
+        self.variant = variant
+        self.runner = runner
+        tokenizer = WindowTokenizer.from_file(package.tokenizer_path, package.settings)
+        self.predictor = Predictor(tokenizer, package.settings, runner)
+
+    @classmethod
+    def load(
+        cls,
+        package_dir: str | Path,
+        *,
+        variant: Variant | None = None,
+        threads: int | None = None,
+    ) -> OnnxEngine:
+        """Open a package; ``variant`` defaults to int8 when present, ``threads`` to all cores."""
+        package = OnnxPackage.open(package_dir)
+        chosen: Variant = variant or package.default_variant
+        runner = OrtRunner(package.model_path(chosen), threads=threads)
+        return cls(package, chosen, runner)
+
+    @property
+    def settings(self) -> InferenceSettings:
+        return self.package.settings
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.package.settings.labels
+
+    def predict(self, text: str) -> list[Entity]:
+        """Entities of one text, offsets into ``text`` (any length: long texts are windowed)."""
+        return self.predictor.predict(text)
+
+    def predict_batch(self, texts: Sequence[str], batch_size: int = 16) -> list[list[Entity]]:
+        """Entities of many texts; windows of all texts are length-sorted and batched together.
+
+        ``batch_size`` counts model rows (windows), which bounds memory regardless of how
+        long the texts are.
+        """
+        return self.predictor.predict_batch(texts, batch_size)
+
+    def predict_documents(
+        self, texts: Sequence[str], batch_size: int = 16
+    ) -> list[DocumentPrediction]:
+        """Like ``predict_batch`` but also returns per-token tags and confidences."""
+        return self.predictor.predict_documents(texts, batch_size)
+
+    def info(self) -> dict[str, Any]:
+        """What is being served: model, labels, settings, versions and lineage."""
+        manifest = self.package.manifest
+        settings = self.settings
+        return {
+            "model": {
+                "package_id": manifest.id if manifest else None,
+                "backbone": settings.backbone or (manifest.backbone if manifest else ""),
+                "variant": self.variant,
+                "variants": list(self.package.variants),
+                "file": self.package.model_path(self.variant).name,
+                "threads": self.runner.threads,
+            },
+            "labels": list(settings.labels),
+            "entity_types": list(settings.entity_types),
+            "settings": {
+                "max_length": settings.max_length,
+                "stride": settings.stride,
+                "label_all_subtokens": settings.label_all_subtokens,
+                "label_scheme": "BIO",
+            },
+            "versions": {
+                "nerp-deploy": _version_of("nerp-deploy"),
+                "nerp-infra": _version_of("nerp-infra"),
+                "onnxruntime": _version_of("onnxruntime"),
+                "tokenizers": _version_of("tokenizers"),
+                "converted_with": dict(manifest.versions) if manifest else {},
+            },
+            "lineage": list(manifest.lineage) if manifest else [],
+            "fingerprints": dict(manifest.fingerprints) if manifest else {},
+            "parity": dict(manifest.metrics) if manifest else {},
+        }

@@ -1,0 +1,115 @@
+"""From texts to entities for any backend that maps token ids to logits.
+
+The ONNX engine and the PyTorch reference used by the parity check and the benchmarks
+run through this same code (tokenisation, windows, merging, BIO decoding), so when they
+disagree the difference is the model backend and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nerp_deploy.windowing import EncodedText, WindowBatch, WindowTokenizer
+from nerp_infra.documents import Entity
+from nerp_infra.labels import (
+    LabelScheme,
+    TokenPredictions,
+    WindowPrediction,
+    decode_tags,
+    merge_window_predictions,
+)
+from nerp_infra.model_files import InferenceSettings
+
+__all__ = ["DocumentPrediction", "LogitsFn", "Predictor", "softmax"]
+
+LogitsFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``(input_ids [B, T], attention_mask [B, T]) -> logits [B, T, n_labels]``."""
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable softmax over the last axis, in float32."""
+    shifted = logits.astype(np.float32, copy=False) - logits.max(axis=-1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=-1, keepdims=True)
+    return shifted
+
+
+@dataclass(frozen=True)
+class DocumentPrediction:
+    """One text's merged token predictions and decoded entities."""
+
+    encoded: EncodedText
+    tokens: TokenPredictions
+    entities: list[Entity]
+
+
+class Predictor:
+    """Windows, batches, merges and decodes; the backend only supplies logits."""
+
+    def __init__(
+        self, tokenizer: WindowTokenizer, settings: InferenceSettings, logits_fn: LogitsFn
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.scheme = LabelScheme.from_labels(settings.labels)
+        self._labels = np.asarray(settings.labels, dtype=object)
+        self._logits_fn = logits_fn
+
+    def run_batch(self, batch: WindowBatch) -> np.ndarray:
+        """Logits of one padded batch, checked against the label count."""
+        logits = np.asarray(self._logits_fn(batch.input_ids, batch.attention_mask))
+        expected = (*batch.input_ids.shape, len(self.settings.labels))
+        if logits.shape != expected:
+            raise ValueError(
+                f"the model returned logits of shape {logits.shape}, expected {expected} "
+                f"(batch, sequence, {len(self.settings.labels)} labels from inference.json)"
+            )
+        return logits
+
+    def predict_documents(
+        self, texts: Sequence[str], batch_size: int = 16
+    ) -> list[DocumentPrediction]:
+        """Full predictions (tokens and entities) for many texts, batched across texts."""
+        encoded = self.tokenizer.encode(texts)
+        windows = self.tokenizer.windows(encoded)
+        per_doc: list[list[WindowPrediction]] = [[] for _ in encoded]
+        for batch in self.tokenizer.batches(encoded, windows, batch_size):
+            probs = softmax(self.run_batch(batch))
+            best = probs.argmax(axis=-1)
+            confidence = np.minimum(probs.max(axis=-1), 1.0)
+            start = batch.content_start
+            for row, window in enumerate(batch.windows):
+                stop = start + window.size
+                per_doc[window.doc].append(
+                    WindowPrediction(
+                        window.start,
+                        window.end,
+                        self._labels[best[row, start:stop]].tolist(),
+                        confidence[row, start:stop].tolist(),
+                    )
+                )
+        results = []
+        for enc, doc_windows in zip(encoded, per_doc, strict=True):
+            if enc.n_tokens == 0:
+                results.append(DocumentPrediction(enc, TokenPredictions([], []), []))
+                continue
+            tokens = merge_window_predictions(doc_windows, enc.n_tokens)
+            entities = decode_tags(
+                tokens.tags,
+                enc.offsets,
+                enc.text,
+                confidences=tokens.confidences,
+                word_ids=enc.word_ids,
+                label_all_subtokens=self.settings.label_all_subtokens,
+            )
+            results.append(DocumentPrediction(enc, tokens, entities))
+        return results
+
+    def predict_batch(self, texts: Sequence[str], batch_size: int = 16) -> list[list[Entity]]:
+        return [doc.entities for doc in self.predict_documents(texts, batch_size)]
+
+    def predict(self, text: str) -> list[Entity]:
+        return self.predict_batch([text])[0]

@@ -1,0 +1,210 @@
+"""Conversion: export, quantisation, the parity gate and the package it writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+
+from nerp_deploy import OnnxEngine, PackageError
+from nerp_deploy.convert import (
+    ConversionResult,
+    ParityError,
+    convert_checkpoint,
+    resolve_checkpoint,
+    run_conversion,
+    verify_package,
+)
+from nerp_deploy.convert.core import conversion_settings
+from nerp_deploy.convert.reference import TorchRunner, load_model
+from nerp_infra.artifacts import ArtifactIndex, read_manifest
+from nerp_infra.config import ConversionConfig, ParityConfig
+from nerp_infra.fingerprints import conv_fp
+from nerp_infra.model_files import (
+    CHECKPOINT_DIR,
+    INFERENCE_FILE,
+    ONNX_FP32_FILE,
+    ONNX_INT8_FILE,
+    TOKENIZER_FILE,
+    read_inference_settings,
+)
+
+
+def test_package_holds_every_file_and_a_complete_manifest(
+    conversion: ConversionResult, toy_artifact: Path
+) -> None:
+    package = conversion.package_dir
+    for name in (ONNX_FP32_FILE, ONNX_INT8_FILE, TOKENIZER_FILE, INFERENCE_FILE, "nerp.json"):
+        assert (package / name).is_file(), name
+    model_manifest = read_manifest(toy_artifact)
+    manifest = read_manifest(package)
+    assert manifest.kind == "onnx_package"
+    assert manifest.status == "complete"
+    assert manifest.lineage == [model_manifest.id]
+    settings = conversion_settings(
+        opset=18, quantize=True, parity=ParityConfig(), sample_texts=None
+    )
+    assert manifest.fingerprints["conv_fp"] == conv_fp(
+        model_artifact_id=model_manifest.id, settings=settings
+    )
+    assert manifest.config["opset"] == 18
+    assert read_inference_settings(package) == read_inference_settings(
+        toy_artifact / CHECKPOINT_DIR
+    )
+
+
+def test_parity_figures_pass_the_default_gate(conversion: ConversionResult) -> None:
+    report = conversion.report
+    assert report is not None and report.passed
+    assert report.fp32_max_abs_diff <= 1e-3
+    assert report.int8_tag_agreement is not None and report.int8_tag_agreement >= 0.95
+    assert report.int8_entity_f1 is not None and report.int8_entity_f1 >= 0.95
+    assert report.n_entities > 20  # a decisive model finds entities, so F1 means something
+    metrics = read_manifest(conversion.package_dir).metrics
+    assert metrics["parity_fp32_max_abs_diff"] == pytest.approx(report.fp32_max_abs_diff)
+    assert metrics["parity_int8_entity_f1"] == pytest.approx(report.int8_entity_f1)
+
+
+@pytest.mark.parametrize("file", [ONNX_FP32_FILE, ONNX_INT8_FILE])
+def test_onnx_axes_are_dynamic_and_a_ragged_batch_matches_pytorch(
+    package_dir: Path, toy_artifact: Path, file: str
+) -> None:
+    graph = onnx.load(str(package_dir / file)).graph
+    for node in graph.input:
+        dims = node.type.tensor_type.shape.dim
+        assert [bool(d.dim_param) for d in dims] == [True, True], node.name
+    rng = np.random.default_rng(0)
+    lengths = [5, 17, 40]  # batch of 3, different lengths, padded to the longest
+    ids = np.zeros((3, max(lengths)), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = rng.integers(5, 300, size=n)
+        mask[row, :n] = 1
+    session = ort.InferenceSession(str(package_dir / file), providers=["CPUExecutionProvider"])
+    (onnx_logits,) = session.run(["logits"], {"input_ids": ids, "attention_mask": mask})
+    torch_logits = TorchRunner(load_model(toy_artifact / CHECKPOINT_DIR))(ids, mask)
+    assert onnx_logits.shape == (3, 40, 9)
+    real = mask.astype(bool)
+    diff = np.abs(onnx_logits - torch_logits)[real].max()
+    assert diff < (1e-4 if file == ONNX_FP32_FILE else 0.5)
+    agree = (onnx_logits.argmax(-1) == torch_logits.argmax(-1))[real].mean()
+    assert agree > 0.95
+
+
+def test_model_dir_and_artifact_dir_resolve_to_the_same_checkpoint(toy_artifact: Path) -> None:
+    from_artifact = resolve_checkpoint(toy_artifact)
+    from_model = resolve_checkpoint(toy_artifact / CHECKPOINT_DIR)
+    assert from_artifact.model_dir == from_model.model_dir
+    assert from_artifact.artifact_id == from_model.artifact_id == read_manifest(toy_artifact).id
+    assert from_model.lineage == [read_manifest(toy_artifact).id]
+
+
+def _corrupt_classifier(path: Path) -> None:
+    """Shift the classifier bias: a valid graph that no longer computes the model."""
+    model = onnx.load(str(path))
+    for init in model.graph.initializer:
+        value = numpy_helper.to_array(init)
+        if value.shape == (9,):  # the token-classification head's bias (9 labels)
+            init.CopyFrom(
+                numpy_helper.from_array(value + np.linspace(-3, 3, 9, dtype=value.dtype), init.name)
+            )
+            break
+    else:
+        raise AssertionError("no classifier bias found in the graph")
+    onnx.save(model, str(path))
+
+
+def test_a_corrupted_onnx_file_fails_the_parity_check_with_figures(
+    package_dir: Path, toy_artifact: Path, tmp_path: Path
+) -> None:
+    damaged = tmp_path / "damaged"
+    shutil.copytree(package_dir, damaged)
+    _corrupt_classifier(damaged / ONNX_FP32_FILE)
+    with pytest.raises(ParityError) as caught:
+        verify_package(toy_artifact, damaged)
+    report = caught.value.report
+    assert not report.passed
+    assert report.fp32_max_abs_diff > 1.0
+    message = str(caught.value)
+    assert "fp32 max absolute logit difference" in message
+    assert f"{report.fp32_max_abs_diff:.3e}" in message
+    # the untouched package still verifies, so the check measures the file, not chance
+    assert verify_package(toy_artifact, package_dir).passed
+
+
+def test_an_unloadable_onnx_file_is_a_package_error_naming_it(
+    package_dir: Path, toy_artifact: Path, tmp_path: Path
+) -> None:
+    damaged = tmp_path / "garbage"
+    shutil.copytree(package_dir, damaged)
+    (damaged / ONNX_INT8_FILE).write_bytes(b"this is not a protobuf")
+    with pytest.raises(PackageError, match=r"model\.int8\.onnx: onnxruntime cannot load"):
+        verify_package(toy_artifact, damaged)
+
+
+def test_failed_gate_fails_the_conversion_and_the_package_is_refused(
+    toy_artifact: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "strict"
+    impossible = {"fp32_max_abs_diff": 1e-12, "n_samples": 2}
+    with pytest.raises(ParityError, match="exceeds 1e-12") as caught:
+        convert_checkpoint(toy_artifact, out, quantize=False, parity=impossible)
+    assert caught.value.report.int8_tag_agreement is None  # quantize=False: no int8 figures
+    manifest = read_manifest(out)
+    assert manifest.status == "failed"
+    assert "parity check failed" in manifest.extra["failure_reason"]
+    assert manifest.metrics["parity_fp32_max_abs_diff"] > 1e-12
+    assert not (out / ONNX_INT8_FILE).exists()
+    with pytest.raises(PackageError, match="status is 'failed'"):
+        OnnxEngine.load(out)
+
+
+def test_conversion_refuses_a_non_empty_output_folder(toy_artifact: Path, tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("precious")
+    with pytest.raises(PackageError, match="not empty"):
+        convert_checkpoint(toy_artifact, tmp_path)
+    assert (tmp_path / "keep.txt").read_text() == "precious"
+
+
+def test_checkpoint_problems_name_the_file(toy_artifact: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(toy_artifact / CHECKPOINT_DIR, broken)
+    (broken / INFERENCE_FILE).unlink()
+    with pytest.raises(PackageError, match=r"inference\.json: missing"):
+        resolve_checkpoint(broken)
+    shutil.copy(toy_artifact / CHECKPOINT_DIR / INFERENCE_FILE, broken / INFERENCE_FILE)
+    config = json.loads((broken / "config.json").read_text())
+    config["id2label"]["1"], config["id2label"]["3"] = (
+        config["id2label"]["3"],
+        config["id2label"]["1"],
+    )
+    (broken / "config.json").write_text(json.dumps(config))
+    with pytest.raises(PackageError, match=r"config\.json: field 'id2label'"):
+        resolve_checkpoint(broken)
+    with pytest.raises(PackageError, match="does not exist"):
+        resolve_checkpoint(tmp_path / "nowhere")
+
+
+def test_run_conversion_registers_the_package_and_reuses_it(
+    toy_artifact: Path, tmp_path: Path
+) -> None:
+    config = ConversionConfig(quantize=False, parity=ParityConfig(n_samples=2))
+    first = run_conversion(toy_artifact, output_root=tmp_path, config=config)
+    assert first.action == "new" and first.report is not None and first.report.passed
+    assert first.package_dir.relative_to(tmp_path).parts[:2] == ("convert", "tiny-bert")
+    index = ArtifactIndex(tmp_path)
+    found = index.latest("onnx_package")
+    assert found is not None and found.id == first.manifest.id
+    children = index.children(read_manifest(toy_artifact).id)  # found through its lineage
+    assert [a.id for a in children] == [first.manifest.id]
+    again = run_conversion(toy_artifact, output_root=tmp_path, config=config)
+    assert again.action == "reuse" and again.package_dir == first.package_dir
+    assert again.report is None and again.metrics == first.metrics
+    engine = OnnxEngine.load(first.package_dir)
+    assert engine.variant == "fp32" and engine.package.variants == ("fp32",)

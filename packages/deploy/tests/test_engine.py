@@ -1,0 +1,179 @@
+"""The ONNX engine: same entities as PyTorch, long documents, batching, offsets."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nerp_deploy import OnnxEngine, OnnxPackage, PackageError
+from nerp_deploy.convert import entity_f1
+from nerp_deploy.predictor import Predictor
+from nerp_infra.documents import Document, Entity
+from nerp_infra.model_files import ONNX_INT8_FILE, TOKENIZER_FILE
+
+
+def _keys(entities: list[Entity]) -> list[tuple[int, int, str]]:
+    return [(e.start, e.end, e.label) for e in entities]
+
+
+@pytest.mark.parametrize("variant", ["fp32", "int8"])
+def test_entities_match_pytorch_decoded_with_the_same_functions(
+    variant: str,
+    engine_fp32: OnnxEngine,
+    engine_int8: OnnxEngine,
+    reference: Predictor,
+    documents: list[Document],
+) -> None:
+    engine = engine_fp32 if variant == "fp32" else engine_int8
+    texts = [doc.text for doc in documents]
+    expected = reference.predict_batch(texts)
+    got = engine.predict_batch(texts)
+    assert sum(len(e) for e in expected) > 50
+    if variant == "fp32":
+        assert [_keys(e) for e in got] == [_keys(e) for e in expected]
+        for mine, theirs in zip(got, expected, strict=True):
+            for a, b in zip(mine, theirs, strict=True):
+                assert a.confidence == pytest.approx(b.confidence, abs=1e-4)
+    else:
+        assert entity_f1(got, expected) >= 0.98
+
+
+def test_entities_carry_offsets_into_the_original_text(
+    engine_int8: OnnxEngine, documents: list[Document]
+) -> None:
+    predictions = engine_int8.predict_batch([doc.text for doc in documents])
+    for doc, entities in zip(documents, predictions, strict=True):
+        for entity in entities:
+            assert doc.text[entity.start : entity.end] == entity.text
+            assert 0.0 < entity.confidence <= 1.0
+    gold = [
+        [
+            Entity(
+                text=d.text[s.start : s.end],
+                label=s.label,
+                start=s.start,
+                end=s.end,
+                confidence=1.0,
+            )
+            for s in d.spans
+        ]
+        for d in documents
+    ]
+    assert entity_f1(predictions, gold) > 0.9  # the toy model learned its rule end to end
+
+
+def test_unicode_and_whitespace_offsets(engine_int8: OnnxEngine) -> None:
+    text = "  Résumé ✨\n\nName: Dana   Nguyen\t\nSkills: python, docker  "
+    entities = engine_int8.predict(text)
+    names = [e for e in entities if e.label == "NAME"]
+    assert [(e.text, text[e.start : e.end]) for e in names] == [("Dana   Nguyen", "Dana   Nguyen")]
+    assert {"python", "docker"} <= {e.text for e in entities if e.label == "SKILL"}
+    assert all(text[e.start : e.end] == e.text for e in entities)
+
+
+def test_empty_and_blank_texts_give_no_entities(engine_int8: OnnxEngine) -> None:
+    assert engine_int8.predict("") == []
+    assert engine_int8.predict(" \n\t ") == []
+    assert engine_int8.predict_batch(["", "Name: Dana Nguyen", ""])[0] == []
+
+
+def _seam_text(engine: OnnxEngine) -> tuple[str, int, int]:
+    """A long text whose name's two tokens straddle the end of the first window."""
+    tokenizer = engine.predictor.tokenizer
+    last_of_first = tokenizer.max_tokens - 1  # last content token of window [0, max_tokens)
+    for n in range(1, 200):
+        prefix = " ".join(["planning"] * n) + " Contact "
+        text = prefix + "Dana Nguyen in Oslo about sql work. " + "Skills: python, java\n" * 30
+        enc = tokenizer.encode([text])[0]
+        start = len(prefix)
+        first = next(i for i, (a, _) in enumerate(enc.offsets) if a == start)
+        if first == last_of_first:
+            return text, start, start + len("Dana Nguyen")
+    raise AssertionError("could not place the name on the seam")
+
+
+def test_an_entity_across_a_window_seam_is_found_once(engine_int8: OnnxEngine) -> None:
+    text, start, end = _seam_text(engine_int8)
+    encoded = engine_int8.predictor.tokenizer.encode([text])[0]
+    windows = engine_int8.predictor.tokenizer.windows([encoded])
+    assert len(windows) > 3  # long enough for several overlapping windows
+    names = [e for e in engine_int8.predict(text) if e.label == "NAME"]
+    assert _keys(names) == [(start, end, "NAME")]
+    assert names[0].text == "Dana Nguyen"
+
+
+def test_batching_does_not_change_results(
+    engine_int8: OnnxEngine, documents: list[Document]
+) -> None:
+    texts = [doc.text for doc in documents]
+    one_by_one = [engine_int8.predict(t) for t in texts]
+    for batch_size in (1, 3, 64):
+        batched = engine_int8.predict_batch(texts, batch_size=batch_size)
+        assert [_keys(e) for e in batched] == [_keys(e) for e in one_by_one]
+
+
+def test_batches_are_length_sorted_and_padded_only_to_their_longest(
+    engine_int8: OnnxEngine, documents: list[Document]
+) -> None:
+    tokenizer = engine_int8.predictor.tokenizer
+    encoded = tokenizer.encode([doc.text for doc in documents])
+    windows = tokenizer.windows(encoded)
+    batches = list(tokenizer.batches(encoded, windows, batch_size=4))
+    sizes = [w.size for b in batches for w in b.windows]
+    assert sizes == sorted(sizes, reverse=True)
+    assert sum(len(b.windows) for b in batches) == len(windows)
+    for batch in batches:
+        assert batch.input_ids.shape[1] == batch.windows[0].size + tokenizer.n_special
+        assert batch.attention_mask.sum(axis=1).tolist() == [
+            w.size + tokenizer.n_special for w in batch.windows
+        ]
+    assert batches[-1].input_ids.shape[1] < batches[0].input_ids.shape[1]
+
+
+def test_special_tokens_frame_every_window(engine_int8: OnnxEngine) -> None:
+    tokenizer = engine_int8.predictor.tokenizer
+    encoded = tokenizer.encode(["Name: Dana Nguyen"])
+    (batch,) = tokenizer.batches(encoded, tokenizer.windows(encoded), batch_size=8)
+    cls_id = tokenizer._tokenizer.token_to_id("[CLS]")
+    sep_id = tokenizer._tokenizer.token_to_id("[SEP]")
+    row = batch.input_ids[0].tolist()
+    assert row[0] == cls_id and row[-1] == sep_id and batch.content_start == 1
+
+
+def test_info_describes_model_labels_settings_and_lineage(
+    engine_int8: OnnxEngine, toy_artifact: Path
+) -> None:
+    from nerp_infra.artifacts import read_manifest
+
+    info = engine_int8.info()
+    assert info["model"]["variant"] == "int8"
+    assert info["model"]["variants"] == ["fp32", "int8"]
+    assert info["model"]["threads"] == 1
+    assert info["labels"][0] == "O" and "B-NAME" in info["labels"]
+    assert info["settings"]["max_length"] == 64 and info["settings"]["stride"] == 16
+    assert info["lineage"] == [read_manifest(toy_artifact).id]
+    assert info["versions"]["onnxruntime"] != "absent"
+    assert info["parity"]["parity_int8_tag_agreement"] >= 0.95
+
+
+def test_default_variant_is_int8_and_fp32_can_be_chosen(package_dir: Path) -> None:
+    assert OnnxEngine.load(package_dir).variant == "int8"
+    assert OnnxEngine.load(package_dir, variant="fp32").variant == "fp32"
+
+
+def test_package_problems_name_the_file(package_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(PackageError, match="does not exist"):
+        OnnxPackage.open(tmp_path / "missing")
+    copy = tmp_path / "copy"
+    shutil.copytree(package_dir, copy)
+    (copy / ONNX_INT8_FILE).unlink()
+    with pytest.raises(PackageError, match=r"model\.int8\.onnx: variant 'int8' is not in this"):
+        OnnxEngine.load(copy, variant="int8")
+    assert OnnxEngine.load(copy).variant == "fp32"
+    (copy / TOKENIZER_FILE).unlink()
+    with pytest.raises(PackageError, match=r"tokenizer\.json: missing"):
+        OnnxEngine.load(copy)
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        OnnxEngine.load(package_dir, threads=0)
