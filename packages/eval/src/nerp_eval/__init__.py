@@ -1,4 +1,4 @@
-"""nerp-eval: Test-set evaluation, latency benchmarks across backends, champion selection and reports."""
+"""nerp-eval: test-set evaluation, latency benchmarks, champion selection and reports."""
 
 from importlib.metadata import version as _version
 

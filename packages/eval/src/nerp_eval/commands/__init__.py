@@ -1,0 +1,1 @@
+"""``nerp evaluate``, ``nerp benchmark``, ``nerp select`` and ``nerp report``."""

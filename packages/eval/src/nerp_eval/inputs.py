@@ -1,0 +1,123 @@
+"""Find a stage's inputs through the artifact index: the final model, its ONNX package,
+the dataset, and the documents a command names on its command line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nerp_eval.acquire import acquire_checkpoint
+from nerp_eval.errors import EvalError
+from nerp_eval.evaluation.run import EvaluationData
+from nerp_infra.artifacts import MANIFEST_NAME, ArtifactIndex, IndexedArtifact
+from nerp_infra.documents import DocumentError, read_documents
+
+__all__ = [
+    "DATASET_KIND",
+    "FINAL_STAGE",
+    "MODEL_KIND",
+    "PACKAGE_KIND",
+    "dataset_for",
+    "evaluation_data",
+    "final_model",
+    "model_or_package_path",
+    "package_for",
+]
+
+MODEL_KIND = "model"
+FINAL_STAGE = "final_training"
+PACKAGE_KIND = "onnx_package"
+DATASET_KIND = "dataset"
+SPLITS = ("train", "validation", "test")
+
+
+def final_model(index: ArtifactIndex) -> IndexedArtifact | None:
+    """The newest complete final-training model (any model artifact if none is staged so)."""
+    return index.latest(MODEL_KIND, stage=FINAL_STAGE) or index.latest(MODEL_KIND)
+
+
+def package_for(index: ArtifactIndex, model_id: str) -> IndexedArtifact | None:
+    """The newest complete ONNX package converted from this model artifact."""
+    packages = [
+        child
+        for child in index.children(model_id)
+        if child.manifest.kind == PACKAGE_KIND and child.status == "complete"
+    ]
+    return packages[-1] if packages else None
+
+
+def dataset_for(index: ArtifactIndex, artifact_id: str | None) -> IndexedArtifact | None:
+    """The dataset in an artifact's lineage, else the newest complete dataset."""
+    if artifact_id is not None and artifact_id in index:
+        for ancestor in index.lineage(artifact_id):
+            if ancestor.manifest.kind == DATASET_KIND and ancestor.status == "complete":
+                return ancestor
+    return index.latest(DATASET_KIND)
+
+
+def _from_dataset_dir(directory: Path, split: str) -> EvaluationData:
+    from nerp_training.data import DataError, load_dataset
+
+    if split not in SPLITS:
+        raise EvalError(f"--split {split!r}: a dataset has splits {', '.join(SPLITS)}")
+    try:
+        dataset = load_dataset(directory)
+    except DataError as exc:
+        raise EvalError(str(exc)) from exc
+    return EvaluationData(
+        documents=list(dataset.splits[split]),
+        data_fp=dataset.data_fp,
+        source=f"dataset {dataset.artifact_id} ({split})",
+        artifact_id=dataset.artifact_id,
+        split=split,
+    )
+
+
+def evaluation_data(
+    ref: str | Path, *, index: ArtifactIndex, split: str = "test"
+) -> EvaluationData:
+    """Documents to evaluate on: a dataset artifact (folder or id; one split) or a
+    ``.json`` / ``.jsonl`` documents file."""
+    path = Path(ref)
+    if path.is_dir():
+        if not (path / MANIFEST_NAME).is_file():
+            raise EvalError(
+                f"{path}: a folder given as data must be a dataset artifact (with {MANIFEST_NAME})"
+            )
+        return _from_dataset_dir(path, split)
+    if path.is_file():
+        try:
+            docs = read_documents(path)
+        except DocumentError as exc:
+            raise EvalError(str(exc)) from exc
+        if not any(doc.spans for doc in docs):
+            raise EvalError(f"{path}: no document has gold spans; nothing to evaluate against")
+        return EvaluationData.from_documents(docs, str(path))
+    if str(ref) in index:
+        found = index.get(str(ref))
+        if found.manifest.kind != DATASET_KIND:
+            raise EvalError(f"artifact {ref} is a {found.manifest.kind}, not a dataset")
+        return _from_dataset_dir(found.path, split)
+    raise EvalError(
+        f"{ref}: no such file or folder, and no artifact with that id in {index.db_path}"
+    )
+
+
+def model_or_package_path(ref: str | Path, index: ArtifactIndex) -> Path:
+    """The folder a model or ONNX package reference names: a folder, or an artifact id
+    (a model or study checkpoint is acquired locally or from MLflow when its folder is gone).
+    """
+    path = Path(ref)
+    if path.is_dir():
+        return path
+    if str(ref) not in index:
+        raise EvalError(f"{ref}: no such folder, and no artifact with that id in {index.db_path}")
+    found = index.get(str(ref))
+    kind = found.manifest.kind
+    if kind == PACKAGE_KIND:
+        if not (found.path / MANIFEST_NAME).is_file():
+            raise EvalError(f"ONNX package {ref}: its folder {found.path} is gone")
+        return found.path
+    if kind in (MODEL_KIND, "study"):
+        return acquire_checkpoint(str(ref), index=index).model_dir
+    raise EvalError(f"artifact {ref} is a {kind}, not a model, study or ONNX package")
