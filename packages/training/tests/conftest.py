@@ -108,12 +108,12 @@ FINAL_EXPERIMENT_OVERRIDES = (
 """``--set`` overrides that make the shipped experiment train in seconds."""
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def final_overrides() -> tuple[str, ...]:
     return FINAL_EXPERIMENT_OVERRIDES
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def final_experiment(mlflow_uri: str) -> Any:
     """``load_experiment`` with the quick overrides (plus any given) and the session MLflow."""
     from nerp_infra.config import load_experiment

@@ -17,6 +17,7 @@ Layout of ``output_dir``::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -361,7 +362,12 @@ def train_model(
     )
     if not progress:
         trainer.remove_callback(PrinterCallback)  # it prints every log dict
-    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    try:
+        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    finally:
+        if not save_model:
+            with contextlib.suppress(OSError):  # the Trainer makes its folder even unused
+                trainer_dir.rmdir()
 
     history = epoch_history(trainer.state.log_history)
     best = _best_epoch(history, train_config.metric_for_best) if evaluate else None

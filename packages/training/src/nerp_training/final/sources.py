@@ -1,0 +1,187 @@
+"""Where the final model's settings come from: ``scratch``, ``best_selected``, ``final_training``.
+
+``best_selected`` reads the newest complete ``selection`` artifact (written by
+``nerp select`` in nerp-eval). The fields read from its manifest are::
+
+    extra["champion"] = {
+        "backbone": str,                 # model.backbone of the champion
+        "params": {TrainConfig fields},  # its hyper-parameters (any subset; the rest
+                                         # come from the experiment's train section)
+        "trial_id": str | None,          # MLflow run id of the HPO trial, for lineage
+        "study_artifact_id": str | None, # the study artifact, added to the lineage
+    }
+
+``final_training`` continues from the newest complete model artifact of the
+final-training stage: its weights and tokenizer, its window settings (the ``model``
+section it recorded), and the experiment's train settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from nerp_infra.artifacts import ArtifactIndex
+from nerp_infra.config import ExperimentConfig, ModelConfig, TrainConfig
+from nerp_infra.model_files import CHECKPOINT_DIR
+
+__all__ = [
+    "FINAL_STAGE",
+    "MODEL_KIND",
+    "SELECTION_KIND",
+    "SOURCES",
+    "Champion",
+    "FinalTrainingError",
+    "TrainingPlan",
+    "plan_training",
+    "read_champion",
+]
+
+MODEL_KIND = "model"
+FINAL_STAGE = "final_training"
+SELECTION_KIND = "selection"
+SOURCES = ("scratch", "best_selected", "final_training")
+
+
+class FinalTrainingError(RuntimeError):
+    """The final training cannot start: a missing input artifact or an unusable one."""
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The selected backbone and hyper-parameters, and where they came from."""
+
+    selection_id: str
+    backbone: str
+    params: Mapping[str, Any]
+    trial_id: str | None
+    study_artifact_id: str | None
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What to train: settings, an optional model to start from, and the input artifacts."""
+
+    source: str
+    model: ModelConfig
+    train: TrainConfig
+    init_from: Path | None = None
+    lineage: tuple[str, ...] = ()
+    champion: Champion | None = None
+    parent_model_id: str | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def read_champion(index: ArtifactIndex) -> Champion:
+    """The champion of the newest complete selection artifact, checked field by field."""
+    found = index.latest(SELECTION_KIND, status="complete")
+    if found is None:
+        raise FinalTrainingError(
+            f"final_training.source is 'best_selected' but {index.root} holds no complete "
+            "selection artifact; run `nerp select` (after `nerp hpo`) first, or set "
+            "final_training.source to 'scratch'"
+        )
+    where = f"selection artifact {found.id} ({found.path}/nerp.json)"
+    champion = found.manifest.extra.get("champion")
+    if not isinstance(champion, Mapping):
+        raise FinalTrainingError(f"{where}: field extra.champion is missing or not an object")
+    backbone = champion.get("backbone")
+    if not isinstance(backbone, str) or not backbone:
+        raise FinalTrainingError(f"{where}: field extra.champion.backbone must be a name")
+    params = champion.get("params", {})
+    if not isinstance(params, Mapping):
+        raise FinalTrainingError(f"{where}: field extra.champion.params must be an object")
+    optional: dict[str, str | None] = {}
+    for key in ("trial_id", "study_artifact_id"):
+        value = champion.get(key)
+        if value is not None and not isinstance(value, str):
+            raise FinalTrainingError(f"{where}: field extra.champion.{key} must be a string")
+        optional[key] = value
+    return Champion(
+        selection_id=found.id,
+        backbone=backbone,
+        params=dict(params),
+        trial_id=optional["trial_id"],
+        study_artifact_id=optional["study_artifact_id"],
+    )
+
+
+def _champion_train(config: ExperimentConfig, champion: Champion) -> TrainConfig:
+    try:
+        return TrainConfig.model_validate({**config.train.model_dump(), **champion.params})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise FinalTrainingError(
+            f"selection artifact {champion.selection_id}: extra.champion.params are not valid "
+            f"train settings: {problems}"
+        ) from None
+
+
+def _previous_model(config: ExperimentConfig, index: ArtifactIndex) -> TrainingPlan:
+    found = index.latest(MODEL_KIND, stage=FINAL_STAGE, status="complete")
+    if found is None:
+        raise FinalTrainingError(
+            f"final_training.source is 'final_training' but {index.root} holds no complete "
+            "final-training model to continue from; train one with source 'scratch' or "
+            "'best_selected' first"
+        )
+    recorded = found.manifest.config.get("model")
+    try:
+        model = ModelConfig.model_validate(recorded) if recorded else config.model
+    except ValidationError as exc:
+        raise FinalTrainingError(
+            f"model artifact {found.id} ({found.path}/nerp.json): field config.model is not a "
+            f"valid model section: {exc}"
+        ) from None
+    checkpoint = found.path / CHECKPOINT_DIR
+    if not (checkpoint / "config.json").is_file():
+        raise FinalTrainingError(
+            f"model artifact {found.id}: {checkpoint} holds no checkpoint to continue from"
+        )
+    return TrainingPlan(
+        source="final_training",
+        model=model,
+        train=config.final_training.train_config(config.train),
+        init_from=checkpoint,
+        lineage=(found.id,),
+        parent_model_id=found.id,
+    )
+
+
+def plan_training(config: ExperimentConfig, source: str, index: ArtifactIndex) -> TrainingPlan:
+    """Resolve ``source`` into settings; ``final_training.overrides`` apply on top of all."""
+    overrides = config.final_training
+    if source == "scratch":
+        return TrainingPlan(
+            source=source, model=config.model, train=overrides.train_config(config.train)
+        )
+    if source == "best_selected":
+        champion = read_champion(index)
+        lineage = [champion.selection_id]
+        if champion.study_artifact_id:
+            lineage.append(champion.study_artifact_id)
+        try:
+            model = ModelConfig.model_validate(
+                {**config.model.model_dump(), "backbone": champion.backbone}
+            )
+        except ValidationError as exc:
+            raise FinalTrainingError(
+                f"selection artifact {champion.selection_id}: extra.champion.backbone "
+                f"{champion.backbone!r} is not a valid backbone: {exc}"
+            ) from None
+        return TrainingPlan(
+            source=source,
+            model=model,
+            train=overrides.train_config(_champion_train(config, champion)),
+            lineage=tuple(lineage),
+            champion=champion,
+        )
+    if source == "final_training":
+        return _previous_model(config, index)
+    raise FinalTrainingError(f"final_training.source {source!r} is not one of {', '.join(SOURCES)}")

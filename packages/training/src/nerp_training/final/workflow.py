@@ -1,0 +1,466 @@
+"""``nerp train``: the final model, as a fingerprinted, resumable, tracked artifact.
+
+Steps: the dataset artifact (prepared, or reused when its source is unchanged) → the
+training plan for the source (``scratch``, ``best_selected``, ``final_training``) → the
+fingerprints (``spec_fp``: data, backbone, every model and train setting, the starting
+model, train+validation or not, the process count; ``exec_fp``: versions, precision,
+device) → :func:`nerp_infra.artifacts.begin_artifact` decides by run mode whether to
+reuse, resume or start → training (in this process, or under torchrun with
+``nproc > 1``) inside an MLflow run → ``model/``, ``history.json`` and the completed
+manifest. The test split is never trained on.
+
+A model artifact (kind ``model``, stage ``final_training``) holds::
+
+    nerp.json        manifest: fingerprints {data_fp, spec_fp, exec_fp}; lineage [dataset,
+                     selection?, study?, previous model?]; metrics (validation, when held
+                     out); extra {mlflow_run_id, checkpoint_step, global_step, ...}
+    model/           HF checkpoint + tokenizer.json + inference.json + label_map.json
+    history.json     per-epoch training loss, learning rate and validation metrics
+    trainer/         Trainer checkpoints while training (deleted once complete)
+
+An interruption (Ctrl-C, a killed process) leaves the artifact ``incomplete`` with its
+checkpoints; ``resume_if_incomplete`` continues it from the last one. Any other error
+marks it ``failed`` with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from nerp_infra.artifacts import (
+    ArtifactAction,
+    ArtifactDecision,
+    ArtifactHandle,
+    ArtifactIndex,
+    Manifest,
+    begin_artifact,
+)
+from nerp_infra.config import ExperimentConfig
+from nerp_infra.fingerprints import exec_fp, short, spec_fp
+from nerp_infra.model_files import CHECKPOINT_DIR
+from nerp_infra.paths import OutputLayout, slug
+from nerp_infra.platform import detect_platform
+from nerp_infra.tags import build_tags
+from nerp_training.backbones import resolve_backbone
+from nerp_training.data import PreparedDataset, prepare_dataset
+from nerp_training.final.sources import (
+    FINAL_STAGE,
+    MODEL_KIND,
+    SOURCES,
+    FinalTrainingError,
+    TrainingPlan,
+    plan_training,
+)
+from nerp_training.trainer import device_type, resolve_precision
+from nerp_training.trainer.checkpoint import TRAINER_DIR
+from nerp_training.trainer.train import TrainingResult, train_model
+
+__all__ = [
+    "HISTORY_FILE",
+    "FinalTrainingOutcome",
+    "backbone_component",
+    "run_final_training",
+]
+
+logger = logging.getLogger("nerp_training.final")
+
+HISTORY_FILE = "history.json"
+_RUN_MODES = ("reuse_if_exists", "force_new", "resume_if_incomplete")
+
+
+@dataclass
+class FinalTrainingOutcome:
+    """What ``run_final_training`` did (``action``: reuse, resume or new) and where."""
+
+    action: ArtifactAction
+    reason: str
+    artifact_id: str
+    artifact_dir: Path
+    manifest: Manifest
+    dataset_id: str
+    result: TrainingResult | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_dir(self) -> Path:
+        return self.artifact_dir / CHECKPOINT_DIR
+
+    @property
+    def mlflow_run_id(self) -> str | None:
+        value = self.manifest.extra.get("mlflow_run_id")
+        return str(value) if value else None
+
+
+def backbone_component(backbone: str) -> str:
+    """The backbone as one path component: short names as is, hub ids and folders slugged."""
+    spec = resolve_backbone(backbone)
+    name = Path(spec.source).name if spec.kind == "local" else spec.name
+    return slug(name)
+
+
+def _fingerprints(
+    plan: TrainingPlan, dataset: PreparedDataset, *, train_on_validation: bool, nproc: int
+) -> tuple[dict[str, str], str]:
+    precision = resolve_precision(plan.train.precision)
+    model = plan.model.model_dump(mode="json")
+    if plan.parent_model_id is not None:
+        model["init_from"] = plan.parent_model_id
+    train = {
+        **plan.train.model_dump(mode="json"),
+        "train_on_validation": train_on_validation,
+        "nproc": nproc,  # the effective batch is batch_size x accumulation x processes
+    }
+    spec = spec_fp(
+        data_fp=dataset.data_fp,
+        backbone=plan.model.backbone,
+        model=model,
+        train=train,
+        seed=plan.train.seed,
+    )
+    execution = exec_fp(precision=precision, device_type=device_type())
+    return {"data_fp": dataset.data_fp, "spec_fp": spec, "exec_fp": execution}, precision
+
+
+def _manifest_config(
+    plan: TrainingPlan,
+    dataset: PreparedDataset,
+    *,
+    train_on_validation: bool,
+    nproc: int,
+    precision: str,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "model": plan.model.model_dump(mode="json"),
+        "train": plan.train.model_dump(mode="json"),
+        "final_training": {
+            "source": plan.source,
+            "train_on_validation": train_on_validation,
+            "nproc": nproc,
+            "precision": precision,
+        },
+        "dataset": {"artifact_id": dataset.artifact_id, "labels": list(dataset.labels)},
+    }
+    if plan.champion is not None:
+        config["champion"] = {
+            "selection_id": plan.champion.selection_id,
+            "backbone": plan.champion.backbone,
+            "params": dict(plan.champion.params),
+            "trial_id": plan.champion.trial_id,
+            "study_artifact_id": plan.champion.study_artifact_id,
+        }
+    if plan.parent_model_id is not None:
+        config["init_from"] = plan.parent_model_id
+    return config
+
+
+def _pinned_variant(
+    index: ArtifactIndex,
+    *,
+    variant: int,
+    backbone: str,
+    key: str,
+    fingerprints: dict[str, str],
+    run_mode: str,
+) -> ArtifactDecision:
+    """``final_training.variant`` set: that variant, reused when complete, resumed if not."""
+    from nerp_infra.artifacts.runs import owner_is_stale, owner_token
+
+    if run_mode == "force_new":
+        raise FinalTrainingError(
+            f"final_training.variant {variant} pins an existing variant but run_mode is "
+            "force_new; unset variant to allocate a new one"
+        )
+    found = index.find(MODEL_KIND, stage=FINAL_STAGE, backbone=backbone, key=key, variant=variant)
+    if not found:
+        raise FinalTrainingError(
+            f"final_training.variant {variant}: no model artifact {FINAL_STAGE}/{backbone}/{key}/"
+            f"v{variant} exists; unset variant to let run_mode choose"
+        )
+    artifact = found[0]
+    if artifact.manifest.fingerprints != fingerprints:
+        raise FinalTrainingError(
+            f"final_training.variant {variant}: artifact {artifact.id} was trained with other "
+            "fingerprints than this configuration"
+        )
+    handle = ArtifactHandle(dir=artifact.path, manifest=artifact.read_manifest(), index=index)
+    if artifact.status == "complete":
+        return ArtifactDecision("reuse", handle, f"pinned variant {variant} is complete")
+    if artifact.status == "failed" or not index.claim(
+        artifact.id, owner_token(), is_stale=lambda owner: owner_is_stale(owner)
+    ):
+        raise FinalTrainingError(
+            f"final_training.variant {variant}: artifact {artifact.id} is {artifact.status} "
+            "and cannot be resumed (failed, or another live process works on it)"
+        )
+    return ArtifactDecision("resume", handle, f"pinned variant {variant} is incomplete")
+
+
+@contextlib.contextmanager
+def _mlflow_run(
+    config: ExperimentConfig,
+    *,
+    root: Path,
+    index: ArtifactIndex,
+    handle: ArtifactHandle,
+    backbone: str,
+    run_mode: str,
+) -> Iterator[str | None]:
+    if not config.tracking.enabled:
+        yield None
+        return
+    from nerp_infra.tracking import setup_mlflow, start_run
+
+    setup_mlflow(config_uri=config.tracking.uri, output_root=root)
+    manifest = handle.manifest
+    fps = manifest.fingerprints
+    fields: dict[str, Any] = {
+        "backbone": backbone,
+        "spec8": short(fps["spec_fp"]),
+        "exec8": short(fps["exec_fp"]),
+        "variant": manifest.variant,
+    }
+    if "{version}" in config.naming.final_training:
+        fields["version"] = index.reserve_run_name(f"{FINAL_STAGE}-{backbone}-{manifest.key}")
+    tags = build_tags(
+        stage=FINAL_STAGE,
+        backbone=backbone,
+        data_fp=fps["data_fp"],
+        spec_fp=fps["spec_fp"],
+        exec_fp=fps["exec_fp"],
+        lineage=list(manifest.lineage),
+        artifact_id=manifest.id,
+        artifact_kind=MODEL_KIND,
+        variant=manifest.variant,
+        run_mode=run_mode,
+    )
+    with start_run(
+        FINAL_STAGE,
+        config.naming.render("final_training", **fields),
+        tags=tags,
+        prefix=config.tracking.experiment_prefix,
+        run_key=manifest.id,
+        index=index,
+    ) as run_id:
+        yield run_id
+
+
+def _log_training(plan: TrainingPlan, result: TrainingResult, manifest: Manifest) -> None:
+    from nerp_infra.tracking import log_metrics, log_params
+
+    params: dict[str, Any] = {
+        "model": plan.model.model_dump(mode="json"),
+        "train": plan.train.model_dump(mode="json"),
+        "final_training": manifest.config.get("final_training", {}),
+        "dataset_id": manifest.config.get("dataset", {}).get("artifact_id"),
+    }
+    if plan.champion is not None:
+        params["champion"] = {
+            "selection_id": plan.champion.selection_id,
+            "trial_id": plan.champion.trial_id,
+            "study_artifact_id": plan.champion.study_artifact_id,
+        }
+    with contextlib.suppress(Exception):  # params are immutable in MLflow: a resume re-logs
+        log_params(params)
+    for record in result.history:
+        log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
+    log_metrics(
+        {
+            **{f"final_{k}": v for k, v in result.metrics.items()},
+            "global_step": result.global_step,
+            "train_samples_per_second": result.train_samples_per_second,
+        }
+    )
+
+
+def _train(
+    plan: TrainingPlan,
+    dataset: PreparedDataset,
+    *,
+    handle: ArtifactHandle,
+    resume: bool,
+    train_on_validation: bool,
+    nproc: int,
+    progress: bool,
+    callbacks: Sequence[TrainerCallback],
+) -> TrainingResult:
+    train_docs = list(dataset.train)
+    eval_docs = list(dataset.validation) or None
+    if train_on_validation:
+        train_docs += list(dataset.validation)
+        eval_docs = None  # nothing held out is left; the test split stays unseen
+    if nproc > 1:
+        if callbacks:
+            raise FinalTrainingError("extra Trainer callbacks cannot cross into torchrun ranks")
+        from nerp_training.distributed import run_distributed
+
+        return run_distributed(
+            nproc=nproc,
+            train_docs=train_docs,
+            eval_docs=eval_docs,
+            entity_types=dataset.labels,
+            model_config=plan.model,
+            train_config=plan.train,
+            output_dir=handle.dir,
+            init_from=plan.init_from,
+            resume=resume,
+            progress=progress,
+        )
+    return train_model(
+        train_docs=train_docs,
+        eval_docs=eval_docs,
+        entity_types=dataset.labels,
+        model_config=plan.model,
+        train_config=plan.train,
+        output_dir=handle.dir,
+        init_from=plan.init_from,
+        resume=resume,
+        progress=progress,
+        callbacks=callbacks,
+    )
+
+
+def run_final_training(
+    config: ExperimentConfig,
+    *,
+    output_root: Path | None = None,
+    source: str | None = None,
+    run_mode: str | None = None,
+    progress: bool = True,
+    nproc: int | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> FinalTrainingOutcome:
+    """Train (or reuse, or resume) the final model for ``config``.
+
+    ``source``, ``run_mode`` and ``nproc`` default to the ``final_training`` section.
+    ``output_root`` defaults to ``paths`` for the detected platform. ``callbacks`` are
+    extra Trainer callbacks (single process only).
+    """
+    final = config.final_training
+    chosen_source = source or final.source
+    mode = run_mode or final.run_mode
+    processes = nproc or final.nproc
+    if chosen_source not in SOURCES:
+        raise FinalTrainingError(f"source {chosen_source!r} is not one of {', '.join(SOURCES)}")
+    if mode not in _RUN_MODES:
+        raise FinalTrainingError(f"run_mode {mode!r} is not one of {', '.join(_RUN_MODES)}")
+    root = (
+        Path(output_root)
+        if output_root is not None
+        else config.paths.resolve_root(detect_platform())
+    )
+    root = root.absolute()
+    layout = OutputLayout(root, config.paths.layout)
+    index = ArtifactIndex(root)
+    dataset = prepare_dataset(config.data, index=index, layout=layout, run_mode="reuse_if_exists")
+    plan = plan_training(config, chosen_source, index)
+    backbone = backbone_component(plan.model.backbone)
+    fingerprints, precision = _fingerprints(
+        plan, dataset, train_on_validation=final.train_on_validation, nproc=processes
+    )
+    key = f"spec-{short(fingerprints['spec_fp'])}_exec-{short(fingerprints['exec_fp'])}"
+    lineage = [dataset.artifact_id, *plan.lineage]
+    if final.variant is not None:
+        decision = _pinned_variant(
+            index,
+            variant=final.variant,
+            backbone=backbone,
+            key=key,
+            fingerprints=fingerprints,
+            run_mode=mode,
+        )
+    else:
+        decision = begin_artifact(
+            index,
+            layout,
+            kind=MODEL_KIND,
+            stage=FINAL_STAGE,
+            backbone=backbone,
+            key=key,
+            fingerprints=fingerprints,
+            lineage=lineage,
+            config=_manifest_config(
+                plan,
+                dataset,
+                train_on_validation=final.train_on_validation,
+                nproc=processes,
+                precision=precision,
+            ),
+            run_mode=mode,  # type: ignore[arg-type]  # checked against _RUN_MODES above
+        )
+    handle = decision.handle
+    logger.info("final training: %s %s (%s)", decision.action, handle.id, decision.reason)
+    if not decision.should_run:
+        return FinalTrainingOutcome(
+            action="reuse",
+            reason=decision.reason,
+            artifact_id=handle.id,
+            artifact_dir=handle.dir,
+            manifest=handle.manifest,
+            dataset_id=dataset.artifact_id,
+            metrics=dict(handle.manifest.metrics),
+        )
+    resume = decision.action == "resume"
+    try:
+        with _mlflow_run(
+            config, root=root, index=index, handle=handle, backbone=backbone, run_mode=mode
+        ) as run_id:
+            if run_id is not None:
+                handle.update_extra({"mlflow_run_id": run_id})
+            result = _train(
+                plan,
+                dataset,
+                handle=handle,
+                resume=resume,
+                train_on_validation=final.train_on_validation,
+                nproc=processes,
+                progress=progress,
+                callbacks=callbacks,
+            )
+            (handle.dir / HISTORY_FILE).write_text(
+                json.dumps(result.history, indent=1) + "\n", encoding="utf-8"
+            )
+            if run_id is not None:
+                _log_training(plan, result, handle.manifest)
+            metrics: dict[str, Any] = dict(result.metrics)
+            metrics["train_samples_per_second"] = result.train_samples_per_second
+            extra: dict[str, Any] = {
+                "checkpoint_step": result.checkpoint_step,
+                "global_step": result.global_step,
+                "best_epoch": result.best_epoch,
+                "resumed_from_step": result.resumed_from_step,
+                "world_size": result.world_size,
+                "precision": result.precision,
+            }
+            if plan.champion is not None:
+                extra["trial_id"] = plan.champion.trial_id
+            manifest = handle.complete(metrics=metrics, extra=extra)
+    except KeyboardInterrupt:
+        logger.warning(
+            "final training interrupted; %s stays incomplete with its checkpoints under %s: "
+            "rerun with run_mode resume_if_incomplete to continue",
+            handle.id,
+            handle.dir / TRAINER_DIR,
+        )
+        raise
+    except BaseException as exc:
+        if handle.status == "incomplete":
+            handle.fail(f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    return FinalTrainingOutcome(
+        action=decision.action,
+        reason=decision.reason,
+        artifact_id=handle.id,
+        artifact_dir=handle.dir,
+        manifest=manifest,
+        dataset_id=dataset.artifact_id,
+        result=result,
+        metrics=dict(manifest.metrics),
+    )
