@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKENDS",
     "InferenceTarget",
+    "backbone_component",
     "open_predictor",
     "resolve_target",
     "resolve_targets",
@@ -59,6 +60,15 @@ class InferenceTarget:
         if self.manifest is None:
             return None
         return self.manifest.fingerprints.get("spec_fp")
+
+
+def backbone_component(backbone: str) -> str:
+    """A backbone as one short path component: aliases and hub ids slugged, a local
+    folder by its folder name (as final training names its output folders)."""
+    path = Path(backbone).expanduser()
+    if backbone.startswith(("/", ".", "~")) or path.is_dir():
+        return slug(path.name or backbone)
+    return slug(backbone)
 
 
 def _is_package(path: Path) -> bool:

@@ -45,7 +45,7 @@ from nerp_eval.selection.studies import (
     find_studies,
     read_trials,
 )
-from nerp_eval.targets import InferenceTarget, resolve_target
+from nerp_eval.targets import InferenceTarget, backbone_component, resolve_target
 from nerp_eval.tracking import run_name, stage_run
 from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, read_manifest
 from nerp_infra.config import (
@@ -58,7 +58,7 @@ from nerp_infra.config import (
 )
 from nerp_infra.documents import Document
 from nerp_infra.fingerprints import fingerprint
-from nerp_infra.paths import ANY_BACKBONE, OutputLayout, slug
+from nerp_infra.paths import ANY_BACKBONE, OutputLayout
 from nerp_infra.tags import build_tags, register_tag
 
 __all__ = [
@@ -267,7 +267,7 @@ def _measure(
         backend=target.backend,
         path=target.path,
         artifact_id=target.artifact_id,
-        backbone=slug(candidate.backbone),
+        backbone=backbone_component(candidate.backbone),
         settings=target.settings,
         manifest=target.manifest,
         artifact_dir=target.artifact_dir,
@@ -516,7 +516,7 @@ def _track(
     study_base = first.get("study_name") if isinstance(first, dict) else None
     name = run_name(naming or NamingConfig(), "selection", index, study=study_base or "studies")
     tags = build_tags(
-        backbone=slug(outcome.winner.backbone),
+        backbone=backbone_component(outcome.winner.backbone),
         artifact_id=artifact_id,
         artifact_kind=SELECTION_KIND,
         lineage=[item.study.artifact_id for item in items],
@@ -540,11 +540,12 @@ def _track(
         )
         metrics: dict[str, float] = {}
         for c in outcome.candidates:
-            metrics[f"score.{slug(c.backbone)}"] = c.score
+            name = backbone_component(c.backbone)
+            metrics[f"score.{name}"] = c.score
             if c.latency_ms is not None:
-                metrics[f"latency_ms.{slug(c.backbone)}"] = c.latency_ms
+                metrics[f"latency_ms.{name}"] = c.latency_ms
             if c.composite is not None:
-                metrics[f"composite.{slug(c.backbone)}"] = c.composite
+                metrics[f"composite.{name}"] = c.composite
         log_metrics(metrics)
         mlflow.log_dict(report, SELECTION_FILE)
         return run_id
