@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from nerp_infra.config import SetOption, load_experiment_or_exit
 
@@ -20,11 +21,11 @@ err = Console(stderr=True)
 
 
 def _missing_extra() -> typer.Exit:
-    err.print(
-        "[red]error:[/] `nerp convert` needs the convert extra (torch, transformers, onnx): "
-        "pip install 'nerp-deploy[convert]'",
-        highlight=False,
+    message = (
+        "`nerp convert` needs the convert extra (torch, transformers, onnx): "
+        "pip install 'nerp-deploy[convert]'"
     )
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(1)
 
 
@@ -111,10 +112,12 @@ def convert(
                     ) from None
                 console.print(f"logged to MLflow run {run_id}", highlight=False)
     except (DeployError, DocumentError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     if result.report is not None:
-        console.print(f"[green]parity passed:[/] {result.report.summary()}", highlight=False)
+        console.print(
+            f"[green]parity passed:[/] {escape(result.report.summary())}", highlight=False
+        )
     typer.echo(str(result.package_dir))
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 
 from nerp_deploy.convert.checkpoint import ModelCheckpoint, resolve_checkpoint
 from nerp_deploy.convert.export import export_onnx, quantize_int8
@@ -132,12 +133,14 @@ class _Steps:
         if self.console is None:
             result = fn()
         else:
-            with self.console.status(f"{description}…"):
+            with self.console.status(f"{escape(description)}…"):
                 result = fn()
         elapsed = time.perf_counter() - start
         self.timings[name] = round(elapsed, 3)
         if self.console is not None:
-            self.console.print(f"[green]✓[/] {description} ({elapsed:.1f}s)", highlight=False)
+            self.console.print(
+                f"[green]✓[/] {escape(description)} ({elapsed:.1f}s)", highlight=False
+            )
         return result
 
 
@@ -418,7 +421,9 @@ def run_conversion(
     )
     handle = decision.handle
     if console is not None:
-        console.print(f"{decision.action}: {handle.dir} ({decision.reason})", highlight=False)
+        console.print(
+            escape(f"{decision.action}: {handle.dir} ({decision.reason})"), highlight=False
+        )
     if not decision.should_run:
         return ConversionResult(handle.dir, handle.manifest, None, fp, decision.action)
     handle.update_extra(_model_extra(checkpoint))
