@@ -53,6 +53,14 @@ def train(
         Path | None,
         typer.Option("--output-root", help="Output root (default: paths.root for this platform)."),
     ] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            "--dataset",
+            metavar="DIR",
+            help="Train on this dataset artifact folder instead of preparing one from `data`.",
+        ),
+    ] = None,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
     ] = True,
@@ -91,7 +99,7 @@ def train(
         from nerp_training.azureml_job import write_training_job
 
         try:
-            written = write_training_job(cfg, azureml_job)
+            written = write_training_job(cfg, azureml_job, dataset_dir=dataset)
         except (AzureMLError, *known) as exc:
             err_console.print(f"[red]error:[/] {exc}", highlight=False)
             raise typer.Exit(1) from None
@@ -101,7 +109,9 @@ def train(
     from nerp_training.final import run_final_training
 
     try:
-        outcome = run_final_training(cfg, output_root=output_root, progress=progress)
+        outcome = run_final_training(
+            cfg, output_root=output_root, progress=progress, dataset_dir=dataset
+        )
     except known as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None

@@ -50,7 +50,7 @@ from nerp_infra.paths import OutputLayout, slug
 from nerp_infra.platform import detect_platform
 from nerp_infra.tags import build_tags
 from nerp_training.backbones import resolve_backbone
-from nerp_training.data import PreparedDataset, prepare_dataset
+from nerp_training.data import PreparedDataset, load_dataset, prepare_dataset
 from nerp_training.final.sources import (
     FINAL_STAGE,
     MODEL_KIND,
@@ -336,12 +336,15 @@ def run_final_training(
     progress: bool = True,
     nproc: int | None = None,
     callbacks: Sequence[TrainerCallback] = (),
+    dataset_dir: Path | None = None,
 ) -> FinalTrainingOutcome:
     """Train (or reuse, or resume) the final model for ``config``.
 
     ``source``, ``run_mode`` and ``nproc`` default to the ``final_training`` section.
     ``output_root`` defaults to ``paths`` for the detected platform. ``callbacks`` are
-    extra Trainer callbacks (single process only).
+    extra Trainer callbacks (single process only). ``dataset_dir`` trains on that dataset
+    artifact (e.g. a folder mounted into an Azure ML job) instead of preparing one from
+    ``config.data`` in the output root.
     """
     final = config.final_training
     chosen_source = source or final.source
@@ -359,7 +362,12 @@ def run_final_training(
     root = root.absolute()
     layout = OutputLayout(root, config.paths.layout)
     index = ArtifactIndex(root)
-    dataset = prepare_dataset(config.data, index=index, layout=layout, run_mode="reuse_if_exists")
+    if dataset_dir is not None:
+        dataset = load_dataset(dataset_dir)
+    else:
+        dataset = prepare_dataset(
+            config.data, index=index, layout=layout, run_mode="reuse_if_exists"
+        )
     plan = plan_training(config, chosen_source, index)
     backbone = backbone_component(plan.model.backbone)
     fingerprints, precision = _fingerprints(

@@ -1,0 +1,247 @@
+"""The Azure ML command job for final training, built from the same configs as ``nerp train``.
+
+The job runs ``nerp train`` on the resolved experiment (written next to the job YAML and
+uploaded as an input), on the dataset artifact (a local folder, uploaded, or an
+``azureml:`` data asset) and writes the model artifact to the job's output folder. With
+``final_training.nproc > 1`` the command itself starts torchrun on the node, so the job
+needs no distribution settings of its own; MLflow records into the workspace because
+Azure ML sets ``MLFLOW_TRACKING_URI`` for every job.
+
+``best_selected`` is resolved here, on the machine that holds the selection artifact: the
+job gets the champion's backbone and settings as a ``scratch`` config, and its tags name
+the selection (and study) it came from. ``final_training`` (continuing an earlier model)
+would need that model's artifact in the job and is refused.
+
+Only building is covered by tests (``--dry-run``: YAML written, then loaded back with
+``azure.ai.ml.load_job``); submission uses nerp-infra's ``submit_and_wait``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nerp_infra.artifacts import ArtifactIndex
+from nerp_infra.azureml import AzureJobSpecError
+from nerp_infra.config import ExperimentConfig, dump_config
+from nerp_infra.tags import REGISTRY
+from nerp_training.final.sources import FINAL_STAGE, plan_training
+
+if TYPE_CHECKING:
+    from nerp_infra.pipeline import StageContext, StageResult
+
+__all__ = [
+    "JOB_KEY",
+    "build_training_job",
+    "job_experiment",
+    "run_training_job",
+    "training_command",
+    "write_training_job",
+]
+
+JOB_KEY = "final_training"
+"""File stem of the job YAML (``final_training.yml``)."""
+ENVIRONMENT_NAME = "nerp-training"
+
+
+def job_experiment(
+    config: ExperimentConfig, index: ArtifactIndex | None = None
+) -> tuple[ExperimentConfig, list[str]]:
+    """The experiment the job runs, and the artifact ids its settings came from.
+
+    ``best_selected`` becomes ``scratch`` with the champion's backbone and train settings
+    (``final_training.overrides`` already applied), read from ``index``.
+    """
+    source = config.final_training.source
+    if source == "scratch":
+        return config, []
+    if source == "final_training":
+        raise AzureJobSpecError(
+            "final_training.source 'final_training' (continue an earlier model) cannot run as "
+            "an Azure ML job: the earlier model artifact is not an input of the job; use "
+            "'scratch' or 'best_selected'"
+        )
+    if index is None:
+        raise AzureJobSpecError(
+            "final_training.source 'best_selected' needs the output root holding the "
+            "selection artifact to build the job"
+        )
+    plan = plan_training(config, source, index)
+    data = config.model_dump(mode="json")
+    data["model"] = plan.model.model_dump(mode="json")
+    data["train"] = plan.train.model_dump(mode="json")
+    data["final_training"] = {
+        **config.final_training.model_dump(mode="json"),
+        "source": "scratch",
+        "overrides": {},
+    }
+    return ExperimentConfig.model_validate(data), list(plan.lineage)
+
+
+def training_command(*, with_dataset: bool) -> str:
+    """``nerp train`` on the job's inputs, writing into its output folder."""
+    command = "nerp train ${{inputs.config}} --output-root ${{outputs.artifacts}} --no-progress"
+    return f"{command} --dataset ${{{{inputs.dataset}}}}" if with_dataset else command
+
+
+def build_training_job(
+    config: ExperimentConfig,
+    *,
+    config_file: Path,
+    environment: Any,
+    dataset: Path | str | None = None,
+    lineage: list[str] | None = None,
+    settings: Any = None,
+    compute: str | None = None,
+    display_name: str | None = None,
+) -> Any:
+    """The command job (``azure.ai.ml`` ``Command``) running final training for ``config``.
+
+    ``config_file`` is the resolved experiment (see :func:`write_training_job`);
+    ``dataset`` the dataset artifact folder or an ``azureml:`` data asset reference.
+    """
+    from nerp_infra.azureml import command_job
+
+    if dataset is None and config.data.source == "files":
+        raise AzureJobSpecError(
+            "data.source is 'files': pass the dataset artifact (the data stage's output "
+            "folder, or an azureml: data asset) as the job's dataset input, since the "
+            "local files are not uploaded"
+        )
+    inputs: dict[str, Any] = {"config": Path(config_file)}
+    if dataset is not None:
+        inputs["dataset"] = dataset if str(dataset).startswith("azureml:") else Path(dataset)
+    tags = REGISTRY.build(
+        defaults=False,
+        stage=FINAL_STAGE,
+        backbone=config.model.backbone,
+        lineage=lineage or None,
+    )
+    return command_job(
+        command=training_command(with_dataset=dataset is not None),
+        environment=environment,
+        display_name=display_name or f"train-{config.name}",
+        inputs=inputs,
+        outputs={"artifacts": None},
+        tags=tags,
+        description=(
+            f"nerp final training of {config.model.backbone} "
+            f"({config.final_training.nproc} process(es))"
+        ),
+        compute=compute,
+        settings=settings,
+        instance_count=1,
+    )
+
+
+def default_environment() -> Any:
+    """An environment with nerp-training (and its Azure extra) at this version."""
+    from nerp_infra.azureml import build_environment
+    from nerp_training import __version__
+
+    return build_environment(
+        name=ENVIRONMENT_NAME,
+        distributions={"nerp-training": "nerp-training[azure]"},
+        extra_pip=[f"nerp-training[azure]=={__version__}"],
+        description="nerp final training",
+    )
+
+
+def write_training_job(
+    config: ExperimentConfig,
+    out_dir: Path,
+    *,
+    dataset_dir: Path | str | None = None,
+    output_root: Path | None = None,
+    environment: Any = None,
+    settings: Any = None,
+) -> dict[str, Path]:
+    """``--dry-run``: write the resolved experiment and ``final_training.yml`` into
+    ``out_dir``, then load the YAML back with the SDK; returns the written paths.
+
+    ``output_root`` (default: ``paths`` for this platform) is where a ``best_selected``
+    champion is looked up.
+    """
+    from nerp_infra.azureml import write_job_yamls
+    from nerp_infra.platform import detect_platform
+
+    index = None
+    if config.final_training.source == "best_selected":
+        root = output_root or config.paths.resolve_root(detect_platform())
+        index = ArtifactIndex(root)
+    resolved, lineage = job_experiment(config, index)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_file = out_dir / "experiment.resolved.yaml"
+    config_file.write_text(dump_config(resolved), encoding="utf-8")
+    job = build_training_job(
+        resolved,
+        config_file=config_file,
+        environment=environment if environment is not None else default_environment(),
+        dataset=dataset_dir,
+        lineage=lineage,
+        settings=settings,
+    )
+    written = write_job_yamls({JOB_KEY: job}, out_dir)
+    return {"config": config_file, **written}
+
+
+def run_training_job(ctx: StageContext) -> StageResult:
+    """The ``train`` stage on ``--target azureml``: write the job (dry run) or submit it.
+
+    The dataset is the newest complete dataset artifact in the output root (the ``data``
+    stage runs before ``train``).
+    """
+    from nerp_infra.pipeline import StageResult
+
+    found = ctx.index.latest("dataset", status="complete")
+    dataset_dir = found.path if found is not None else None
+    if ctx.dry_run:
+        out = ctx.job_dir or ctx.output_root / "azureml-jobs"
+        written = write_training_job(
+            ctx.config, out, dataset_dir=dataset_dir, output_root=ctx.output_root
+        )
+        return StageResult(
+            status="skipped",
+            summary=f"dry run: wrote {written[JOB_KEY]}",
+            details={"final training job": str(written[JOB_KEY])},
+        )
+    from nerp_infra.azureml import (
+        create_ml_client,
+        ensure_data_asset,
+        ensure_environment,
+        find_config_json,
+        load_workspace_settings,
+        submit_and_wait,
+    )
+
+    settings = load_workspace_settings(config_json=find_config_json())
+    ml_client = create_ml_client(settings)
+    dataset: Path | str | None = None
+    if found is not None:
+        dataset = ensure_data_asset(
+            ml_client,
+            name=f"{ctx.config.name}-dataset",
+            path=found.path,
+            data_fp=found.manifest.fingerprints["data_fp"],
+        )
+    index = ctx.index if ctx.config.final_training.source == "best_selected" else None
+    resolved, lineage = job_experiment(ctx.config, index)
+    out = ctx.job_dir or ctx.output_root / "azureml-jobs"
+    out.mkdir(parents=True, exist_ok=True)
+    config_file = out / "experiment.resolved.yaml"
+    config_file.write_text(dump_config(resolved), encoding="utf-8")
+    job = build_training_job(
+        resolved,
+        config_file=config_file,
+        environment=ensure_environment(ml_client, default_environment()),
+        dataset=dataset,
+        lineage=lineage,
+        settings=settings,
+    )
+    finished = submit_and_wait(ml_client, job)
+    return StageResult(
+        status="submitted",
+        summary=f"Azure ML job {finished.name} completed",
+        details={"final training job": str(finished.studio_url or finished.name)},
+    )

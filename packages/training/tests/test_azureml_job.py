@@ -1,0 +1,152 @@
+"""The Azure ML final-training job: built from the configs, dumped, loaded back by the SDK."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from nerp_infra.artifacts import ArtifactIndex, begin_artifact, read_manifest
+from nerp_infra.azureml import AzureJobSpecError, validate_job_yaml
+from nerp_infra.config import ExperimentConfig, load_experiment
+from nerp_infra.paths import ANY_BACKBONE, OutputLayout
+from nerp_training.azureml_job import JOB_KEY, write_training_job
+from nerp_training.commands.train_cmd import train as train_command
+from nerp_training.data import prepare_dataset
+
+Load = Callable[..., ExperimentConfig]
+
+
+@pytest.fixture(scope="module")
+def environment() -> object:
+    """A registered environment's reference, so tests need no pip metadata walk."""
+    return "azureml:nerp-training:1"
+
+
+def _cli() -> typer.Typer:
+    app = typer.Typer()
+    app.command()(train_command)
+    return app
+
+
+def test_scratch_job_round_trips_through_the_sdk(
+    tmp_path: Path, final_experiment: Load, environment: object
+) -> None:
+    config = final_experiment()
+    written = write_training_job(config, tmp_path / "jobs", environment=environment)
+    job = validate_job_yaml(written[JOB_KEY])
+    assert job.type == "command"
+    assert job.command == (
+        "nerp train ${{inputs.config}} --output-root ${{outputs.artifacts}} --no-progress"
+    )
+    assert set(job.inputs) == {"config"}
+    assert job.inputs["config"].type == "uri_file"
+    assert set(job.outputs) == {"artifacts"}
+    assert job.tags["nerp.stage"] == "final_training"
+    assert job.tags["nerp.backbone"] == "tiny"
+    assert job.compute == "cpu-cluster"
+    assert job.environment_variables["PYTHONUNBUFFERED"] == "1"
+    # the job runs exactly this configuration
+    assert load_experiment(written["config"]) == config
+
+
+def test_the_default_environment_installs_nerp_training(
+    tmp_path: Path, final_experiment: Load
+) -> None:
+    written = write_training_job(final_experiment(), tmp_path)
+    job = validate_job_yaml(written[JOB_KEY])
+    text = written[JOB_KEY].read_text()
+    assert "nerp-training[azure]==" in text
+    assert "torch" in text and "transformers" in text
+    assert job.environment is not None
+
+
+def test_the_jobs_command_trains_on_its_inputs(
+    tmp_path: Path, final_experiment: Load, environment: object
+) -> None:
+    config = final_experiment("tracking.enabled=false", "train.epochs=1")
+    root = tmp_path / "local"
+    dataset = prepare_dataset(
+        config.data, index=ArtifactIndex(root), layout=OutputLayout(root), run_mode="force_new"
+    )
+    written = write_training_job(
+        config, tmp_path / "jobs", dataset_dir=dataset.artifact_dir, environment=environment
+    )
+    job = validate_job_yaml(written[JOB_KEY])
+    assert job.inputs["dataset"].type == "uri_folder"
+    # run the command as Azure ML would, with the inputs and the output mounted locally
+    outputs = tmp_path / "job-outputs"
+    command = (
+        job.command.replace("${{inputs.config}}", str(written["config"]))
+        .replace("${{inputs.dataset}}", str(dataset.artifact_dir))
+        .replace("${{outputs.artifacts}}", str(outputs))
+    )
+    args = shlex.split(command)
+    assert args[:2] == ["nerp", "train"]
+    result = CliRunner().invoke(_cli(), args[2:])
+    assert result.exit_code == 0, result.output
+    (model,) = ArtifactIndex(outputs).find(kind="model")
+    assert read_manifest(model.path).lineage == [dataset.artifact_id]
+
+
+def test_best_selected_is_resolved_into_the_champions_settings(
+    tmp_path: Path, final_experiment: Load, environment: object
+) -> None:
+    decision = begin_artifact(
+        ArtifactIndex(tmp_path),
+        OutputLayout(tmp_path),
+        kind="selection",
+        stage="select",
+        backbone=ANY_BACKBONE,
+        fingerprints={"select_fp": "cd" * 32},
+        run_mode="force_new",
+    )
+    decision.handle.complete(
+        extra={
+            "champion": {
+                "backbone": "tiny",
+                "params": {"learning_rate": 0.002, "dropout": 0.2},
+                "trial_id": "run-7",
+                "study_artifact_id": None,
+            }
+        }
+    )
+    config = final_experiment("final_training.source=best_selected")
+    written = write_training_job(
+        config, tmp_path / "jobs", output_root=tmp_path, environment=environment
+    )
+    job = validate_job_yaml(written[JOB_KEY])
+    assert job.tags["nerp.lineage"] == decision.handle.id
+    resolved = load_experiment(written["config"])
+    assert resolved.final_training.source == "scratch"
+    assert resolved.train.learning_rate == 0.002
+    assert resolved.train.dropout == 0.2
+    assert resolved.model.backbone == "tiny"
+
+
+def test_jobs_that_cannot_run_remotely_are_refused(
+    tmp_path: Path, final_experiment: Load, environment: object
+) -> None:
+    with pytest.raises(AzureJobSpecError, match="continue an earlier model"):
+        write_training_job(
+            final_experiment("final_training.source=final_training"),
+            tmp_path,
+            environment=environment,
+        )
+    data_file = tmp_path / "docs.jsonl"
+    data_file.write_text('{"id": "a", "text": "John", "spans": []}\n')
+    files = final_experiment("data.source=files", f"data.files=[{data_file}]")
+    with pytest.raises(AzureJobSpecError, match="data.source is 'files'"):
+        write_training_job(files, tmp_path, environment=environment)
+
+
+def test_cli_writes_the_job(tmp_path: Path, final_overrides: tuple[str, ...]) -> None:
+    sets = [arg for item in final_overrides for arg in ("--set", item)]
+    result = CliRunner().invoke(_cli(), [*sets, "--azureml-job", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"{JOB_KEY}: {tmp_path / 'final_training.yml'}" in result.output
+    assert validate_job_yaml(tmp_path / "final_training.yml").type == "command"
