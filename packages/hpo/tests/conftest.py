@@ -22,6 +22,12 @@ from typing import Any
 
 import pytest
 
+# Tiny models train fastest on one thread; with several test processes sharing two cores,
+# torch's default of one thread per core makes each step up to 100x slower. Set before
+# torch is imported (here and in every subprocess, which inherit the environment).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 PG_URLS = (
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "postgresql+psycopg://root@127.0.0.1:5432/test",
@@ -60,16 +66,17 @@ TINY_EXPERIMENT: dict[str, Any] = {
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge; a ``search_space`` given replaces the base one (no leftover dimensions)."""
     out = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "search_space":
             out[key] = merge(out[key], value)
         else:
             out[key] = value
     return out
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_experiment() -> Callable[..., Any]:
     """``tiny_experiment({"hpo": {...}})``: the tiny experiment with overrides merged in."""
     from nerp_infra.config import ExperimentConfig
