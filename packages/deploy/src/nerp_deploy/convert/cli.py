@@ -13,20 +13,45 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from nerp_infra.config import SetOption, load_experiment_or_exit
+from nerp_infra.config import ExperimentConfig, SetOption, load_experiment_or_exit
 
 __all__ = ["convert"]
 
 err = Console(stderr=True)
 
 
+def _error(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(code)
+
+
 def _missing_extra() -> typer.Exit:
-    message = (
+    return _error(
         "`nerp convert` needs the convert extra (torch, transformers, onnx): "
         "pip install 'nerp-deploy[convert]'"
     )
-    err.print(f"[red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(1)
+
+
+def _azureml(
+    cfg: ExperimentConfig, checkpoint: Path, *, dry_run: bool, job_dir: Path | None
+) -> None:
+    """Build (and unless ``dry_run``, submit) the Azure ML conversion job; no torch needed."""
+    from nerp_deploy.azureml_job import submit_conversion_job, write_conversion_job
+    from nerp_infra.azureml import AzureMLError
+    from nerp_infra.platform import detect_platform
+
+    out = job_dir or cfg.paths.resolve_root(detect_platform()) / "azureml-jobs"
+    try:
+        if dry_run:
+            for name, path in write_conversion_job(cfg, out, model=checkpoint).items():
+                typer.echo(f"{name}: {path}")
+            return
+        finished = submit_conversion_job(cfg, checkpoint, out)
+    except ImportError as exc:
+        raise _error(f"{exc}; Azure ML jobs need pip install 'nerp-deploy[azure]'") from None
+    except AzureMLError as exc:
+        raise _error(str(exc)) from None
+    typer.echo(f"Azure ML job {finished.name} completed: {finished.studio_url or ''}")
 
 
 def convert(
@@ -45,6 +70,19 @@ def convert(
         ),
     ] = None,
     overrides: SetOption = None,
+    target: Annotated[
+        str, typer.Option(help="local, or azureml (an Azure ML command job).")
+    ] = "local",
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="With --target azureml: write the job YAML, submit none."),
+    ] = False,
+    job_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the Azure ML job YAML (default: <output root>/azureml-jobs)."
+        ),
+    ] = None,
     samples: Annotated[
         Path | None,
         typer.Option(
@@ -58,6 +96,14 @@ def convert(
     `--set conversion.parity.fp32_max_abs_diff=1e-4`, ...). A failed parity check exits
     with status 1 and prints the figures.
     """
+    if target not in ("local", "azureml"):
+        raise _error(f"--target {target!r}: must be local or azureml", code=2)
+    if dry_run and target != "azureml":
+        raise _error("--dry-run only applies with --target azureml", code=2)
+    cfg = load_experiment_or_exit(experiment, overrides)
+    if target == "azureml":
+        _azureml(cfg, checkpoint, dry_run=dry_run, job_dir=job_dir)
+        return
     try:
         import torch  # noqa: F401  (only to report a missing extra clearly)
 
@@ -68,7 +114,6 @@ def convert(
     from nerp_deploy.errors import DeployError
     from nerp_infra.documents import DocumentError, read_documents
 
-    cfg = load_experiment_or_exit(experiment, overrides)
     conversion = cfg.conversion
     console = Console(stderr=True)
     try:

@@ -1,0 +1,194 @@
+"""The Azure ML command job for conversion, built from the same config as ``nerp convert``.
+
+The job runs ``nerp convert`` on the model artifact (a local folder, uploaded, or an
+``azureml:`` asset) with the resolved experiment (uploaded as an input), and writes the ONNX
+package into the job's ``package`` output. A failed parity check fails the job, exactly as
+it fails the command locally.
+
+Only building is covered by tests (``--dry-run``: YAML written, then loaded back with
+``azure.ai.ml.load_job``); submission uses nerp-infra's ``submit_and_wait``. The Azure SDK
+(extra ``[azure]``) is imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nerp_infra.config import ExperimentConfig, dump_config
+
+if TYPE_CHECKING:
+    from nerp_infra.pipeline import StageContext, StageResult
+
+__all__ = [
+    "ENVIRONMENT_NAME",
+    "JOB_KEY",
+    "build_conversion_job",
+    "conversion_command",
+    "default_environment",
+    "run_conversion_job",
+    "submit_conversion_job",
+    "write_conversion_job",
+]
+
+JOB_KEY = "conversion"
+"""File stem of the job YAML (``conversion.yml``)."""
+ENVIRONMENT_NAME = "nerp-deploy-convert"
+CONVERT_STAGE = "convert"
+
+
+def conversion_command() -> str:
+    """``nerp convert`` on the job's inputs, writing the package into its output folder."""
+    return (
+        "nerp convert ${{inputs.model}} --out ${{outputs.package}} --experiment ${{inputs.config}}"
+    )
+
+
+def _lineage(model: Path | str) -> list[str]:
+    from nerp_infra.artifacts import ManifestError, read_manifest
+
+    if isinstance(model, str):
+        return []  # an azureml: asset; its manifest travels inside it
+    try:
+        return [read_manifest(model).id]
+    except ManifestError:
+        return []
+
+
+def build_conversion_job(
+    config: ExperimentConfig,
+    *,
+    config_file: Path,
+    model: Path | str,
+    environment: Any,
+    lineage: list[str] | None = None,
+    settings: Any = None,
+    compute: str | None = None,
+    display_name: str | None = None,
+) -> Any:
+    """The command job (``azure.ai.ml`` ``Command``) converting ``model`` with ``config``.
+
+    ``config_file`` is the resolved experiment (see :func:`write_conversion_job`); ``model``
+    the model artifact folder or an ``azureml:`` data asset reference.
+    """
+    from nerp_infra.azureml import AzureJobSpecError, command_job
+    from nerp_infra.tags import REGISTRY
+
+    if isinstance(model, Path) and not model.is_dir():
+        raise AzureJobSpecError(f"job input 'model': {model} is not a model artifact folder")
+    tags = REGISTRY.build(
+        defaults=False,
+        stage=CONVERT_STAGE,
+        backbone=config.model.backbone,
+        lineage=(lineage if lineage is not None else _lineage(model)) or None,
+    )
+    conversion = config.conversion
+    return command_job(
+        command=conversion_command(),
+        environment=environment,
+        display_name=display_name or f"convert-{config.name}",
+        inputs={"model": model, "config": Path(config_file)},
+        outputs={"package": None},
+        tags=tags,
+        description=(
+            f"nerp conversion to ONNX (opset {conversion.opset}, "
+            f"int8 {'on' if conversion.quantize else 'off'}) with the parity gate"
+        ),
+        compute=compute,
+        settings=settings,
+        instance_count=1,
+    )
+
+
+def default_environment() -> Any:
+    """An environment with nerp-deploy's convert and azure extras at this version."""
+    from nerp_deploy import __version__
+    from nerp_infra.azureml import build_environment
+
+    return build_environment(
+        name=ENVIRONMENT_NAME,
+        distributions={"nerp-deploy": "nerp-deploy[convert,azure]"},
+        extra_pip=[f"nerp-deploy[convert,azure]=={__version__}"],
+        description="nerp conversion (PyTorch to ONNX, int8, parity check)",
+    )
+
+
+def _resolved_config(config: ExperimentConfig, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_file = out_dir / "experiment.resolved.yaml"
+    config_file.write_text(dump_config(config), encoding="utf-8")
+    return config_file
+
+
+def write_conversion_job(
+    config: ExperimentConfig,
+    out_dir: Path,
+    *,
+    model: Path | str,
+    environment: Any = None,
+    settings: Any = None,
+) -> dict[str, Path]:
+    """``--dry-run``: write the resolved experiment and ``conversion.yml`` into ``out_dir``,
+    then load the YAML back with the SDK (``load_job``); returns the written paths."""
+    from nerp_infra.azureml import write_job_yamls
+
+    config_file = _resolved_config(config, Path(out_dir))
+    job = build_conversion_job(
+        config,
+        config_file=config_file,
+        model=model,
+        environment=environment if environment is not None else default_environment(),
+        settings=settings,
+    )
+    written = write_job_yamls({JOB_KEY: job}, Path(out_dir))
+    return {"config": config_file, **written}
+
+
+def submit_conversion_job(config: ExperimentConfig, model_dir: Path, out_dir: Path) -> Any:
+    """Upload the model (a data asset versioned by its spec_fp), submit, wait; the job."""
+    from nerp_infra.artifacts import read_manifest
+    from nerp_infra.azureml import (
+        create_ml_client,
+        ensure_data_asset,
+        ensure_environment,
+        find_config_json,
+        load_workspace_settings,
+        submit_and_wait,
+    )
+
+    settings = load_workspace_settings(config_json=find_config_json())
+    ml_client = create_ml_client(settings)
+    manifest = read_manifest(model_dir)
+    fingerprint = manifest.fingerprints.get("spec_fp") or manifest.id
+    model = ensure_data_asset(
+        ml_client, name=f"{config.name}-model", path=model_dir, data_fp=fingerprint
+    )
+    job = build_conversion_job(
+        config,
+        config_file=_resolved_config(config, out_dir),
+        model=model,
+        environment=ensure_environment(ml_client, default_environment()),
+        lineage=[manifest.id],
+        settings=settings,
+    )
+    return submit_and_wait(ml_client, job)
+
+
+def run_conversion_job(ctx: StageContext, model_dir: Path) -> StageResult:
+    """The ``convert`` stage on ``--target azureml``: write the job (dry run) or submit it."""
+    from nerp_infra.pipeline import StageResult
+
+    out = ctx.job_dir or ctx.output_root / "azureml-jobs"
+    if ctx.dry_run:
+        written = write_conversion_job(ctx.config, out, model=model_dir)
+        return StageResult(
+            status="skipped",
+            summary=f"dry run: wrote {written[JOB_KEY]}",
+            details={"conversion job": str(written[JOB_KEY])},
+        )
+    finished = submit_conversion_job(ctx.config, model_dir, out)
+    return StageResult(
+        status="submitted",
+        summary=f"Azure ML job {finished.name} completed",
+        details={"conversion job": str(finished.studio_url or finished.name)},
+    )

@@ -1,0 +1,67 @@
+"""The pipeline's ``convert`` stage (``nerp.stages`` entry point).
+
+Converts the newest complete final-training model in the output root; the package lands
+under ``convert/<backbone>/<conv key>/v<N>`` with the model in its lineage, where the
+evaluate and benchmark stages find it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nerp_deploy.errors import DeployError
+
+if TYPE_CHECKING:
+    from nerp_infra.pipeline import StageContext, StageResult
+
+__all__ = ["MODEL_KIND", "MODEL_STAGE", "convert_stage"]
+
+MODEL_KIND = "model"
+MODEL_STAGE = "final_training"
+_STATUS = {"reuse": "reused", "resume": "resumed", "new": "done"}
+
+
+def convert_stage(ctx: StageContext) -> StageResult:
+    """ONNX fp32 + int8 with the parity gate, or the Azure ML job on ``--target azureml``."""
+    from nerp_infra.pipeline import StageResult
+
+    model = ctx.index.latest(MODEL_KIND, stage=MODEL_STAGE, status="complete")
+    if model is None:
+        raise DeployError(
+            f"no complete model artifact (kind {MODEL_KIND!r}, stage {MODEL_STAGE!r}) in "
+            f"{ctx.output_root}; run the train stage first"
+        )
+    if ctx.target == "azureml":
+        from nerp_deploy.azureml_job import run_conversion_job
+
+        return run_conversion_job(ctx, model.path)
+    from nerp_deploy.convert.core import run_conversion
+
+    config = ctx.config.conversion
+    config = config.model_copy(update={"run_mode": ctx.run_mode(config.run_mode)})
+    result = run_conversion(
+        model.path,
+        output_root=ctx.output_root,
+        config=config,
+        layout=ctx.layout.layout,
+        console=ctx.console if ctx.progress else None,
+    )
+    if config.log_to_mlflow and result.report is not None and ctx.config.tracking.enabled:
+        from nerp_deploy.convert.tracking import log_package
+
+        log_package(
+            result,
+            output_root=ctx.output_root,
+            tracking=ctx.config.tracking,
+            naming=ctx.config.naming,
+        )
+    metrics = result.manifest.metrics
+    summary = f"{result.manifest.backbone} v{result.manifest.variant}"
+    if "parity_int8_entity_f1" in metrics:
+        summary += f", int8 entity F1 vs PyTorch {float(metrics['parity_int8_entity_f1']):.4f}"
+    return StageResult(
+        status=_STATUS[result.action],  # type: ignore[arg-type]
+        artifact_ids=(result.manifest.id,),
+        summary=summary,
+        details={"onnx package": str(result.package_dir)},
+    )
