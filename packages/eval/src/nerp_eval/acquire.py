@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nerp_eval.errors import AcquisitionError
 from nerp_infra.artifacts import ArtifactIndex, ArtifactNotFoundError, Manifest
+from nerp_infra.config import TrackingConfig
 from nerp_infra.model_files import CHECKPOINT_DIR, INFERENCE_FILE, TOKENIZER_FILE
 
 __all__ = [
@@ -89,7 +90,7 @@ def _local_candidates(manifest: Manifest, artifact_dir: Path) -> list[tuple[str,
 
 def _mlflow_run_ids(manifest: Manifest) -> list[str]:
     ids = []
-    for key in ("refit_run_id", "mlflow_run_id"):
+    for key in ("refit_mlflow_run_id", "mlflow_run_id"):
         value = manifest.extra.get(key)
         if isinstance(value, str) and value:
             ids.append(value)
@@ -127,14 +128,16 @@ def acquire_checkpoint(
     index: ArtifactIndex,
     output_root: Path | None = None,
     mlflow_run_ids: Sequence[str] = (),
+    tracking: TrackingConfig | None = None,
 ) -> AcquiredCheckpoint:
     """A usable checkpoint for ``ref``: a folder, or the id of a study/model artifact.
 
     Order: the folder itself; the artifact's local files (a study's ``refit_checkpoint``,
     a model artifact's ``model/``); then the MLflow runs named in its manifest
-    (``refit_run_id``, ``mlflow_run_id``) and ``mlflow_run_ids``, downloaded into
-    ``<output_root>/.acquired/<run id>``. Raises :class:`AcquisitionError` listing every
-    attempt when none gives config, weights, tokenizer and inference settings.
+    (``refit_mlflow_run_id``, ``mlflow_run_id``) and ``mlflow_run_ids``, downloaded into
+    ``<output_root>/.acquired/<run id>``. ``tracking`` points MLflow at its store first
+    (else the current tracking URI is used). Raises :class:`AcquisitionError` listing
+    every attempt when none gives config, weights, tokenizer and inference settings.
     """
     attempts: list[tuple[str, str]] = []
     what = str(ref)
@@ -169,6 +172,10 @@ def acquire_checkpoint(
         attempts.append((f"local {where} ({place})", ", ".join(problems) or "no checkpoint"))
     run_ids = [*(_mlflow_run_ids(manifest) if manifest else []), *mlflow_run_ids]
     root = output_root if output_root is not None else index.root
+    if run_ids and tracking is not None and tracking.enabled:
+        from nerp_infra.tracking import setup_mlflow
+
+        setup_mlflow(config_uri=tracking.uri, output_root=root)
     for run_id in dict.fromkeys(run_ids):
         folder, why = _from_mlflow(run_id, root / ACQUIRED_DIR)
         if folder is not None:

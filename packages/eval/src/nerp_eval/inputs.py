@@ -10,6 +10,7 @@ from nerp_eval.acquire import acquire_checkpoint
 from nerp_eval.errors import EvalError
 from nerp_eval.evaluation.run import EvaluationData
 from nerp_infra.artifacts import MANIFEST_NAME, ArtifactIndex, IndexedArtifact
+from nerp_infra.config import TrackingConfig
 from nerp_infra.documents import DocumentError, read_documents
 
 __all__ = [
@@ -103,7 +104,9 @@ def evaluation_data(
     )
 
 
-def model_or_package_path(ref: str | Path, index: ArtifactIndex) -> Path:
+def model_or_package_path(
+    ref: str | Path, index: ArtifactIndex, *, tracking: TrackingConfig | None = None
+) -> Path:
     """The folder a model or ONNX package reference names: a folder, or an artifact id
     (a model or study checkpoint is acquired locally or from MLflow when its folder is gone).
     """
@@ -119,5 +122,5 @@ def model_or_package_path(ref: str | Path, index: ArtifactIndex) -> Path:
             raise EvalError(f"ONNX package {ref}: its folder {found.path} is gone")
         return found.path
     if kind in (MODEL_KIND, "study"):
-        return acquire_checkpoint(str(ref), index=index).model_dir
+        return acquire_checkpoint(str(ref), index=index, tracking=tracking).model_dir
     raise EvalError(f"artifact {ref} is a {kind}, not a model, study or ONNX package")

@@ -68,7 +68,7 @@ def benchmark(
                 raise EvalError("--data needs MODELS too (the folders or ids to time)")
             targets: list[InferenceTarget] = []
             for ref in models:
-                path = model_or_package_path(ref, ctx.index)
+                path = model_or_package_path(ref, ctx.index, tracking=config.tracking)
                 offered = resolve_targets(path)
                 kind = "torch" if offered[0].backend == "torch" else "onnx"
                 wanted = tuple(b for b in cfg.backends if (b == "torch") == (kind == "torch"))

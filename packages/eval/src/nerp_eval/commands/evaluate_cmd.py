@@ -110,7 +110,7 @@ def evaluate(
                 f"{bad[0]!r} is not one of {', '.join(BACKENDS)}", param_hint="--backend"
             )
         config, ctx = open_stage_context(experiment, overrides, output_root, force=force)
-        path = model_or_package_path(model_or_package, ctx.index)
+        path = model_or_package_path(model_or_package, ctx.index, tracking=config.tracking)
         targets = resolve_targets(path, tuple(backend or ()))  # type: ignore[arg-type]
         documents = evaluation_data(data, index=ctx.index, split=split)
         results = []

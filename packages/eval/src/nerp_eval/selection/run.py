@@ -246,6 +246,7 @@ def _measure(
         index=index,
         output_root=layout.root,
         mlflow_run_ids=[study.refit_run_id] if study.refit_run_id else (),
+        tracking=tracking,
     )
     backend = selection.latency_backend
     target: InferenceTarget
