@@ -20,14 +20,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from nerp_infra.config import ModelConfig, TrainConfig
 from nerp_infra.documents import Document, read_documents, write_documents
 from nerp_training.trainer.device import TrainingError
-from nerp_training.trainer.train import TrainingResult
+
+if TYPE_CHECKING:
+    from nerp_training.trainer.train import TrainingResult
 
 __all__ = [
     "DDP_DIR",
@@ -136,6 +138,8 @@ def run_distributed(
         )
     if not result_file.is_file():
         raise TrainingError(f"{result_file}: rank 0 finished without writing its result")
+    from nerp_training.trainer.train import TrainingResult
+
     data: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
     shutil.rmtree(work, ignore_errors=True)  # copies of the documents; the result is read
     if data.get("model_dir") is not None:

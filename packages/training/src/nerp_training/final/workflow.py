@@ -31,9 +31,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from transformers import TrainerCallback
+from typing import TYPE_CHECKING, Any
 
 from nerp_infra.artifacts import (
     ArtifactAction,
@@ -59,9 +57,12 @@ from nerp_training.final.sources import (
     TrainingPlan,
     plan_training,
 )
-from nerp_training.trainer import device_type, resolve_precision
-from nerp_training.trainer.checkpoint import TRAINER_DIR
-from nerp_training.trainer.train import TrainingResult, train_model
+from nerp_training.trainer.device import device_type, resolve_precision
+
+if TYPE_CHECKING:  # transformers is imported only where training happens
+    from transformers import TrainerCallback
+
+    from nerp_training.trainer.train import TrainingResult
 
 __all__ = [
     "HISTORY_FILE",
@@ -313,6 +314,8 @@ def _train(
             resume=resume,
             progress=progress,
         )
+    from nerp_training.trainer.train import train_model
+
     return train_model(
         train_docs=train_docs,
         eval_docs=eval_docs,
@@ -451,6 +454,8 @@ def run_final_training(
                 extra["trial_id"] = plan.champion.trial_id
             manifest = handle.complete(metrics=metrics, extra=extra)
     except KeyboardInterrupt:
+        from nerp_training.trainer.checkpoint import TRAINER_DIR
+
         logger.warning(
             "final training interrupted; %s stays incomplete with its checkpoints under %s: "
             "rerun with run_mode resume_if_incomplete to continue",
