@@ -8,6 +8,7 @@ measured latencies differ by far more than timing noise on a shared CI machine.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import uuid
@@ -59,6 +60,16 @@ SIZES = {
         "vocab_size": 800,
     },
 }
+
+
+@pytest.fixture(scope="session")
+def experiment_sections() -> dict[str, Any]:
+    """The data, model and train sections the test roots and studies were made with."""
+    return {
+        "data": DATA,
+        "model": {"backbone": "tiny", **MODEL_WINDOW},
+        "train": QUICK_TRAIN,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -184,28 +195,28 @@ def _trial_params(number: int) -> dict[str, Any]:
     return {"learning_rate": 1e-3 * (1 + number), "batch_size": 8 if number % 2 else 16}
 
 
-@pytest.fixture
-def make_study(
-    root: Path, index: ArtifactIndex, dataset: Any, tracking: TrackingConfig
-) -> Callable[..., StudyInfo]:
+@pytest.fixture(scope="session")
+def study_recorder(dataset: Any, tracking: TrackingConfig) -> Callable[..., StudyInfo]:
     """Record a finished study exactly as nerp-hpo does: a ``study`` artifact (refit
     checkpoint inside, best trial and run ids in ``extra``, trials in report/trials.json)
     and MLflow runs (parent, one nested run per trial with ``cv_mean``, pruned trials
     tagged, and the refit run).
 
-    ``values`` are the trials' objective values in trial order; ``None`` makes a pruned
-    trial. ``backbone`` is a local folder (the model trained for it), as a user would
-    set ``model.backbone``.
+    Call as ``record(root, index, backbone_path, values)``: ``values`` are the trials'
+    objective values in trial order, ``None`` makes a pruned trial; the backbone is a
+    local folder (the model trained for it), as a user would set ``model.backbone``.
     """
-    layout = OutputLayout(root)
 
     def make(
+        root: Path,
+        index: ArtifactIndex,
         backbone_path: Path,
         values: Sequence[float | None],
         *,
         log_refit_artifacts: bool = False,
         with_mlflow: bool = True,
     ) -> StudyInfo:
+        layout = OutputLayout(root)
         backbone = str(backbone_path)
         component = slug(backbone_path.name)
         base_name = f"study{uuid.uuid4().hex[:6]}"
@@ -326,3 +337,11 @@ def make_study(
         return StudyInfo(handle.id, handle.dir, study_name, backbone, trial_runs, refit_run)
 
     return make
+
+
+@pytest.fixture
+def make_study(
+    root: Path, index: ArtifactIndex, study_recorder: Callable[..., StudyInfo]
+) -> Callable[..., StudyInfo]:
+    """``study_recorder`` bound to this test's output root."""
+    return functools.partial(study_recorder, root, index)

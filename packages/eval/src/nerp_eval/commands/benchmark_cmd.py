@@ -116,4 +116,4 @@ def benchmark(
         f"{device['cpu']} · {device['cpu_count']} cores · threads {device['threads'] or 'all'}",
         highlight=False,
     )
-    console.print(f"chart: {Path(artifact.path) / CHART_FILE}", highlight=False)
+    console.print(f"chart: {Path(artifact.path) / CHART_FILE}", highlight=False, soft_wrap=True)

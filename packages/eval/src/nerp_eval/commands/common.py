@@ -62,8 +62,8 @@ def failures() -> Iterator[None]:
     try:
         yield
     except (EvalError, ManifestError, ArtifactIndexError, FileNotFoundError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except ValueError as exc:  # DeployError, DataError, DocumentError are ValueErrors
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None

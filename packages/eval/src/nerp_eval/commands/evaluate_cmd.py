@@ -133,4 +133,6 @@ def evaluate(
         for table in _tables(result):
             console.print(table)
         verb = "reused" if result["action"] == "reuse" else "wrote"
-        console.print(f"{verb} evaluation artifact {result['artifact']}", highlight=False)
+        console.print(
+            f"{verb} evaluation artifact {result['artifact']}", highlight=False, soft_wrap=True
+        )

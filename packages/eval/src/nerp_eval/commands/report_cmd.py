@@ -66,9 +66,13 @@ def report(
             drawn = dom.count('class="main-svg"')
             if drawn == 0 and "fig-" in dom:
                 raise EvalError(f"{result.html}: Chromium rendered no figure")
-            console.print(f"rendered in Chromium: {drawn} figure layer(s) drawn", highlight=False)
+            console.print(
+                f"rendered in Chromium: {drawn} figure layer(s) drawn",
+                highlight=False,
+                soft_wrap=True,
+            )
     verb = "reused" if result.action == "reuse" else "wrote"
-    console.print(f"{verb} {result.html}", highlight=False)
-    console.print(f"{verb} {result.markdown}", highlight=False)
+    console.print(f"{verb} {result.html}", highlight=False, soft_wrap=True)
+    console.print(f"{verb} {result.markdown}", highlight=False, soft_wrap=True)
     if out is not None:
-        err.print(f"copied to {out}", highlight=False)
+        err.print(f"copied to {out}", highlight=False, soft_wrap=True)

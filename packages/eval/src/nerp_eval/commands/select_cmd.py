@@ -82,4 +82,6 @@ def select(
     console.print(table)
     console.print(f"[bold]{decision['rule']}[/]: {decision['reason']}", highlight=False)
     verb = "reused" if result.action == "reuse" else "wrote"
-    console.print(f"{verb} selection artifact {result.artifact_dir}", highlight=False)
+    console.print(
+        f"{verb} selection artifact {result.artifact_dir}", highlight=False, soft_wrap=True
+    )
