@@ -65,6 +65,14 @@ TINY_EXPERIMENT: dict[str, Any] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mlflow.set_tracking_uri`` exports MLFLOW_TRACKING_URI, which nerp then prefers
+    over the output root's database: without this, a test would log into the MLflow
+    database of the test before it (and pass that to its subprocesses)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Deep merge; a ``search_space`` given replaces the base one (no leftover dimensions)."""
     out = dict(base)

@@ -4,6 +4,7 @@ the study artifact, MLflow runs, reports, backups and run modes."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ def finished(
     tmp_path_factory: pytest.TempPathFactory, tiny_experiment: Callable[..., Any]
 ) -> Finished:
     """One real study (2 trials, 2 folds, 1 epoch, 60 resumes) with refit, run once."""
+    os.environ.pop("MLFLOW_TRACKING_URI", None)  # see conftest._no_inherited_tracking_uri
     root = tmp_path_factory.mktemp("hpo-root")
     backup = tmp_path_factory.mktemp("drive")
     config = tiny_experiment()
@@ -201,3 +203,41 @@ def test_optuna_sees_intermediate_values_of_every_fold(finished: Finished) -> No
         folds = trial.user_attrs["fold_scores"]
         # with one epoch per fold, the value at step k is fold k's (best-epoch) score
         assert [trial.intermediate_values[k] for k in (0, 1)] == pytest.approx(folds)
+
+
+def test_cli_status_and_report_read_the_study(finished: Finished, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from nerp_hpo.cli import app
+
+    outcome = finished.outcome
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["status", "--study", outcome.study_name, "--storage", outcome.storage_url, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)
+    assert (row["complete"], row["budget"], row["best_trial"]) == (
+        2,
+        2,
+        outcome.best_trial["number"],  # type: ignore[index]
+    )
+    args = ["report", "--study", outcome.study_name, "--storage", outcome.storage_url]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "trials.json").is_file()
+    assert (tmp_path / "parallel_coordinate.html").is_file()
+    result = runner.invoke(app, ["status", "--study", "missing", "--storage", outcome.storage_url])
+    assert result.exit_code == 1
+    assert "no study 'missing'" in result.output
+
+
+def test_status_of_an_experiment_lists_every_version(
+    finished: Finished, write_experiment: Callable[..., Path]
+) -> None:
+    from nerp_hpo.status import studies_status
+
+    rows = studies_status(finished.config, output_root=finished.root)
+    assert [r.study_name for r in rows][:1] == ["t-tiny-v1"]
+    assert rows[0].artifact_status == "complete" and rows[0].done
+    assert rows[0].best_value == finished.outcome.best_value

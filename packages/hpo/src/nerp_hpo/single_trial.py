@@ -26,7 +26,7 @@ from nerp_hpo.space import BACKBONE_PARAM, build_distributions, max_epochs
 from nerp_infra.config import ExperimentConfig
 from nerp_training.data import PreparedDataset
 
-__all__ = ["ReportingTrial", "TrialResult", "evaluate_params"]
+__all__ = ["ReportingTrial", "TrialResult", "check_params", "evaluate_params"]
 
 
 class ReportingTrial(optuna.trial.FixedTrial):
@@ -51,7 +51,9 @@ class TrialResult:
     intermediate: dict[int, float]
 
 
-def _check_params(config: ExperimentConfig, params: Mapping[str, Any]) -> None:
+def check_params(config: ExperimentConfig, params: Mapping[str, Any]) -> None:
+    """Every dimension of the study gets exactly one value (names checked, not ranges:
+    a value outside the range is a legitimate "what if")."""
     expected = set(build_distributions(config.hpo))
     unknown = sorted(set(params) - expected)
     missing = sorted(expected - set(params))
@@ -77,7 +79,7 @@ def evaluate_params(
 ) -> TrialResult:
     """Cross-validate one configuration; with ``log_to_mlflow`` the objective metric is
     logged on the active MLflow run (started here when none is) at every step."""
-    _check_params(config, params)
+    check_params(config, params)
     hpo = config.hpo
     metric = hpo.objective_metric
 

@@ -96,15 +96,19 @@ def open_storage(
     heartbeat_interval_s: int | None = None,
     grace_period_s: int | None = None,
     stale_trial_callback: Any = None,
+    must_exist: bool = False,
 ) -> BaseStorage:
     """Open the storage behind ``url`` (see the module doc).
 
     ``heartbeat_interval_s`` turns the heartbeat on for database storages (grace period
     default: twice the interval); ``stale_trial_callback(study, frozen_trial)`` runs for
-    each trial the heartbeat fails.
+    each trial the heartbeat fails. ``must_exist``: a SQLite or journal file that is not
+    there is an error instead of a new empty study database (reading status, reports).
     """
     if is_journal(url):
         path = _journal_path(url)
+        if must_exist and not path.is_file():
+            raise HpoError(f"storage {url}: journal file {path} does not exist")
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
     if not re.match(r"^(sqlite|postgresql|mysql)(\+\w+)?://", url):
@@ -115,6 +119,8 @@ def open_storage(
     engine_kwargs: dict[str, Any] = {}
     sqlite_file = _sqlite_path(url)
     if sqlite_file is not None:
+        if must_exist and not sqlite_file.is_file():
+            raise HpoError(f"storage {url}: database file {sqlite_file} does not exist")
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs["connect_args"] = {"timeout": _SQLITE_TIMEOUT_S}
     else:

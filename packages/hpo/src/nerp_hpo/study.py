@@ -280,6 +280,7 @@ def open_study(
         storage_url,
         heartbeat_interval_s=heartbeat,
         stale_trial_callback=retry_trial if heartbeat else None,
+        must_exist=not create,
     )
     sampler = pruner = None
     if config is not None:
