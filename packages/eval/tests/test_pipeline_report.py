@@ -98,9 +98,8 @@ def pipeline(
 def test_select_stage_feeds_final_training(pipeline: Pipeline) -> None:
     select = pipeline.results["select"]
     assert select.status == "done"
-    assert select.summary == "champion " + pipeline.studies["bert-small"].backbone + (
-        " (faster_within_tolerance)"
-    )
+    assert select.summary == "champion bert-small (faster_within_tolerance)"
+    assert select.details["champion"] == pipeline.studies["bert-small"].backbone
     assert "faster model wins" in select.details["selection"]
     model = pipeline.index.get(pipeline.results["train"].artifact_ids[0]).manifest
     # final training read the champion: its lineage names the selection and the study
@@ -190,7 +189,7 @@ def test_report_shows_what_the_artifacts_hold(pipeline: Pipeline) -> None:
     assert len(data["studies"]) == 2
     assert all(s["importance"] for s in data["studies"])
     markdown = (html_path.parent / "report.md").read_text()
-    assert "**Champion: " + pipeline.studies["bert-small"].backbone in markdown
+    assert "**Champion: bert-small** (`" + pipeline.studies["bert-small"].backbone in markdown
     assert f"{bench['timings'][0]['latency']['p50_ms']:.2f}" in markdown
 
 

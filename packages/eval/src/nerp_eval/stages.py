@@ -12,6 +12,7 @@ from nerp_eval.benchmark.texts import benchmark_texts
 from nerp_eval.errors import EvalError
 from nerp_eval.evaluation.run import EvaluationData, EvaluationRun, run_evaluation
 from nerp_eval.inputs import dataset_for, final_model, package_for
+from nerp_eval.names import backbone_component
 from nerp_eval.report.run import write_report
 from nerp_eval.selection.run import run_selection
 from nerp_eval.targets import InferenceTarget, resolve_targets
@@ -50,7 +51,7 @@ def select_stage(ctx: StageContext) -> StageResult:
     return StageResult(
         status=_status(result.action),
         artifact_ids=(result.artifact_id,),
-        summary=f"champion {result.champion['backbone']} ({decision['rule']})",
+        summary=f"champion {backbone_component(result.champion['backbone'])} ({decision['rule']})",
         details={
             "champion": result.champion["backbone"],
             "selection": decision["reason"],

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from nerp_deploy.errors import DeployError
 from nerp_deploy.package import VARIANT_FILES, OnnxPackage
 from nerp_eval.errors import EvalError
+from nerp_eval.names import backbone_component
 from nerp_infra.artifacts import Manifest
 from nerp_infra.config import Backend
 from nerp_infra.model_files import CHECKPOINT_DIR, InferenceSettings
@@ -60,15 +61,6 @@ class InferenceTarget:
         if self.manifest is None:
             return None
         return self.manifest.fingerprints.get("spec_fp")
-
-
-def backbone_component(backbone: str) -> str:
-    """A backbone as one short path component: aliases and hub ids slugged, a local
-    folder by its folder name (as final training names its output folders)."""
-    path = Path(backbone).expanduser()
-    if backbone.startswith(("/", ".", "~")) or path.is_dir():
-        return slug(path.name or backbone)
-    return slug(backbone)
 
 
 def _is_package(path: Path) -> bool:

@@ -16,13 +16,14 @@ from nerp_eval.commands.common import (
     failures,
     open_stage_context,
 )
-from nerp_eval.evaluation.errors import ERROR_CLASSES
 from nerp_infra.config import SetOption
 
 __all__ = ["evaluate"]
 
 
 def _tables(report: dict[str, Any]) -> list[Table]:
+    from nerp_eval.evaluation.errors import ERROR_CLASSES
+
     scores = Table(title=f"{report['backbone']} · {report['backend']}")
     for column in ("type", "precision", "recall", "F1", "support", "predicted"):
         scores.add_column(column, justify="left" if column == "type" else "right")

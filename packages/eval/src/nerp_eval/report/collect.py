@@ -93,8 +93,12 @@ def _study(artifact: IndexedArtifact, tracking: TrackingConfig | None) -> dict[s
     source = None
     trials_file = record.trials_file()
     data = _read_json(trials_file) if trials_file is not None else None
-    if isinstance(data, Mapping) and isinstance(data.get("trials"), list):
-        source = f"file {trials_file}"
+    if (
+        trials_file is not None
+        and isinstance(data, Mapping)
+        and isinstance(data.get("trials"), list)
+    ):
+        source = f"file {trials_file.relative_to(artifact.path).as_posix()}"
         for row in data["trials"]:
             trials.append(
                 {

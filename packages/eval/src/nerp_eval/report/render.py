@@ -17,6 +17,7 @@ import plotly.io as pio
 from nerp_eval.benchmark.chart import latency_figure
 from nerp_eval.benchmark.timing import BatchTiming
 from nerp_eval.evaluation.errors import ERROR_CLASSES
+from nerp_eval.names import backbone_component
 from nerp_eval.report.collect import ReportData
 
 __all__ = ["render_html", "render_markdown"]
@@ -148,6 +149,7 @@ def _history_figure(study: Mapping[str, Any]) -> Any:
     figure.update_layout(
         title=f"{study['study_name']}: {study['objective_metric']} per trial",
         xaxis_title="trial",
+        xaxis={"tickmode": "linear", "dtick": 1} if len(study["trials"]) <= 20 else {},
         yaxis_title=study["objective_metric"],
         template="plotly_white",
         height=340,
@@ -224,14 +226,15 @@ def _selection_section(data: ReportData) -> str:
     champion = report["champion"]
     parts.append(
         f'<div class="decision" id="selection-decision"><b>Champion: '
-        f"{_esc(champion['backbone'])}</b> — strategy <code>{_esc(decision['strategy'])}</code>, "
+        f"{_esc(backbone_component(champion['backbone']))}</b> — strategy "
+        f"<code>{_esc(decision['strategy'])}</code>, "
         f"rule <code>{_esc(decision['rule'])}</code>.<br>{_esc(decision['reason'])}</div>"
     )
     rows = []
     for c in decision["candidates"]:
         rows.append(
             [
-                c["backbone"],
+                backbone_component(c["backbone"]),
                 _fmt(c["score"]),
                 "" if c.get("latency_ms") is None else _fmt(c["latency_ms"], 2),
                 ""
@@ -258,7 +261,13 @@ def _selection_section(data: ReportData) -> str:
         )
     )
     groups = [
-        [g["study_name"], g["backbone"], g["n_complete"], _fmt(g["score"]), g["reason"]]
+        [
+            g["study_name"],
+            backbone_component(g["backbone"]),
+            g["n_complete"],
+            _fmt(g["score"]),
+            g["reason"],
+        ]
         for g in report.get("groups", [])
     ]
     parts.append(
@@ -511,14 +520,15 @@ def render_markdown(data: ReportData, *, title: str = "nerp report") -> str:
         out += [
             "## Selection",
             "",
-            f"**Champion: {report['champion']['backbone']}** ({decision['strategy']}, rule "
+            f"**Champion: {backbone_component(report['champion']['backbone'])}** "
+            f"(`{report['champion']['backbone']}`; {decision['strategy']}, rule "
             f"`{decision['rule']}`). {decision['reason']}",
             "",
             _md_table(
                 ["backbone", "score", "latency ms", "within tolerance", "composite"],
                 [
                     [
-                        c["backbone"],
+                        backbone_component(c["backbone"]),
                         _fmt(c["score"]),
                         "" if c.get("latency_ms") is None else _fmt(c["latency_ms"], 2),
                         "" if c.get("within_tolerance") is None else c["within_tolerance"],

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from nerp_eval.errors import SelectionError
+from nerp_eval.names import backbone_component
 from nerp_eval.selection.studies import TrialRecord
 from nerp_infra.config import SelectionConfig
 
@@ -212,9 +213,13 @@ def _normalise(value: float, low: float, high: float) -> float:
     return 1.0 if high - low <= _EPS else (value - low) / (high - low)
 
 
+def _name(c: Candidate) -> str:
+    return backbone_component(c.backbone)
+
+
 def _describe(c: Candidate) -> str:
     latency = "n/a" if c.latency_ms is None else f"{c.latency_ms:.2f} ms"
-    return f"{c.backbone} (score {c.score:.4f}, latency {latency})"
+    return f"{_name(c)} (score {c.score:.4f}, latency {latency})"
 
 
 def decide(
@@ -230,7 +235,7 @@ def decide(
             strategy=config.strategy,
             winner=only,
             rule="only_candidate",
-            reason=f"{_describe(only)} is the only backbone with enough trials",
+            reason=f"{_describe(only)} is the only candidate backbone",
             candidates=pool,
         )
     latencies = {c.backbone: _latency(c) for c in pool}
@@ -250,7 +255,7 @@ def decide(
             pool, key=lambda c: (round(c.composite or 0.0, 12), c.score, -latencies[c.backbone])
         )
         table = "; ".join(
-            f"{c.backbone}: {config.f1_weight:g}×{c.normalised_score:.3f} + "
+            f"{_name(c)}: {config.f1_weight:g}×{c.normalised_score:.3f} + "
             f"{config.latency_weight:g}×{c.normalised_speed:.3f} = {c.composite:.3f}"
             for c in pool
         )
@@ -261,7 +266,7 @@ def decide(
             reason=(
                 f"composite score (f1_weight {config.f1_weight:g}, latency_weight "
                 f"{config.latency_weight:g}; score and speed min-max normalised over the "
-                f"candidates, {latency_label}): {table}; {winner.backbone} has the highest"
+                f"candidates, {latency_label}): {table}; {_name(winner)} has the highest"
             ),
             candidates=pool,
         )
@@ -277,7 +282,7 @@ def decide(
     winner = min(within, key=lambda c: (latencies[c.backbone], -c.score))
     outside = [c for c in pool if not c.within_tolerance]
     head = (
-        f"best score {best_score:.4f} ({most_accurate.backbone}); {tolerance_text} admits "
+        f"best score {best_score:.4f} ({_name(most_accurate)}); {tolerance_text} admits "
         f"scores >= {threshold:.4f}: {', '.join(_describe(c) for c in within)}"
     )
     if outside:
@@ -288,9 +293,9 @@ def decide(
     if winner is not most_accurate:
         rule = "faster_within_tolerance"
         tail = (
-            f"{winner.backbone} is the fastest within the tolerance ({latency_label} "
+            f"{_name(winner)} is the fastest within the tolerance ({latency_label} "
             f"{latencies[winner.backbone]:.2f} ms vs {latencies[most_accurate.backbone]:.2f} ms "
-            f"for {most_accurate.backbone}), so the faster model wins"
+            f"for {_name(most_accurate)}), so the faster model wins"
         )
     elif len(within) == 1:
         rule = "most_accurate_outside_tolerance"
@@ -302,11 +307,11 @@ def decide(
                 if faster
                 else ""
             )
-            + f", so the most accurate model {winner.backbone} wins"
+            + f", so the most accurate model {_name(winner)} wins"
         )
     else:
         rule = "most_accurate_and_fastest"
-        tail = f"{winner.backbone} is both the most accurate and the fastest within the tolerance"
+        tail = f"{_name(winner)} is both the most accurate and the fastest within the tolerance"
     return Decision(
         strategy="tolerance",
         winner=winner,

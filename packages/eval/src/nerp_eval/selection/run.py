@@ -30,6 +30,7 @@ from nerp_eval.acquire import acquire_checkpoint
 from nerp_eval.benchmark.run import benchmark_settings, run_benchmark
 from nerp_eval.benchmark.texts import benchmark_texts
 from nerp_eval.errors import SelectionError
+from nerp_eval.names import backbone_component
 from nerp_eval.selection.decide import (
     Candidate,
     Decision,
@@ -45,7 +46,7 @@ from nerp_eval.selection.studies import (
     find_studies,
     read_trials,
 )
-from nerp_eval.targets import InferenceTarget, backbone_component, resolve_target
+from nerp_eval.targets import InferenceTarget, resolve_target
 from nerp_eval.tracking import run_name, stage_run
 from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, read_manifest
 from nerp_infra.config import (
