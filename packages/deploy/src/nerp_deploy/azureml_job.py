@@ -101,14 +101,14 @@ def build_conversion_job(
 
 
 def default_environment() -> Any:
-    """An environment with nerp-deploy's convert and azure extras at this version."""
+    """An environment with nerp-deploy's convert, azure and mlflow extras at this version."""
     from nerp_deploy import __version__
     from nerp_infra.azureml import build_environment
 
     return build_environment(
         name=ENVIRONMENT_NAME,
-        distributions={"nerp-deploy": "nerp-deploy[convert,azure]"},
-        extra_pip=[f"nerp-deploy[convert,azure]=={__version__}"],
+        distributions={"nerp-deploy": "nerp-deploy[convert,azure,mlflow]"},
+        extra_pip=[f"nerp-deploy[convert,azure,mlflow]=={__version__}"],
         description="nerp conversion (PyTorch to ONNX, int8, parity check)",
     )
 

@@ -19,9 +19,11 @@ import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (
     AutoModelForTokenClassification,
+    AutoTokenizer,
     BertConfig,
     BertForTokenClassification,
     PreTrainedModel,
+    PreTrainedTokenizerBase,
     PreTrainedTokenizerFast,
 )
 
@@ -157,6 +159,7 @@ def build_toy_checkpoint(
     id2label = dict(enumerate(scheme.labels))
     label2id = scheme.label2id
     model: PreTrainedModel
+    fast: PreTrainedTokenizerBase
     if base_model is None:
         texts = [d.text for d in synthetic_documents(400, seed=seed + 7)]
         tokenizer = _train_tokenizer(texts, vocab_size=400)
@@ -184,7 +187,7 @@ def build_toy_checkpoint(
     else:
         base = Path(base_model)
         tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
-        fast = PreTrainedTokenizerFast(tokenizer_file=str(base / "tokenizer.json"))
+        fast = AutoTokenizer.from_pretrained(base)
         model = AutoModelForTokenClassification.from_pretrained(
             base, num_labels=len(scheme), id2label=id2label, label2id=label2id
         )
@@ -213,6 +216,7 @@ def build_toy_checkpoint(
         torch.set_num_threads(threads)
     model.eval()
     model.save_pretrained(model_dir)
+    fast.model_max_length = max_length  # what Hugging Face pipelines window by
     fast.save_pretrained(model_dir)
     settings = InferenceSettings(
         labels=scheme.labels,
@@ -245,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-model", type=Path, default=None)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--stride", type=int, default=16)
+    parser.add_argument("--label-all-subtokens", action="store_true")
     args = parser.parse_args(argv)
     out = build_toy_checkpoint(
         args.out_dir,
@@ -253,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         base_model=args.base_model,
         max_length=args.max_length,
         stride=args.stride,
+        label_all_subtokens=args.label_all_subtokens,
     )
     print(out)
     return 0
