@@ -165,8 +165,11 @@ def test_reuse_returns_the_finished_study_and_force_new_makes_the_next_version(
     assert again.artifact_id == finished.outcome.artifact_id
     assert len(open_study(again.study_name, again.storage_url).trials) == 2
 
+    keeping = finished.config.model_copy(
+        update={"hpo": finished.config.hpo.model_copy(update={"keep_trial_checkpoints": True})}
+    )
     fresh = run_study(
-        finished.config,
+        keeping,
         output_root=finished.root,
         run_mode="force_new",
         n_trials=1,
@@ -174,6 +177,9 @@ def test_reuse_returns_the_finished_study_and_force_new_makes_the_next_version(
     )
     assert (fresh.action, fresh.version, fresh.study_name) == ("new", 2, "t-tiny-v2")
     assert fresh.n_complete == 1
+    for fold in (0, 1):  # kept as configured: a valid model directory per fold
+        kept = fresh.artifact_dir / "trials" / "trial-0000" / f"fold-{fold}" / "model"
+        assert (kept / INFERENCE_FILE).is_file()
     assert fresh.artifact_dir.parent == finished.outcome.artifact_dir.parent
     assert fresh.artifact_id != finished.outcome.artifact_id
 
@@ -241,3 +247,33 @@ def test_status_of_an_experiment_lists_every_version(
     assert [r.study_name for r in rows][:1] == ["t-tiny-v1"]
     assert rows[0].artifact_status == "complete" and rows[0].done
     assert rows[0].best_value == finished.outcome.best_value
+
+
+def test_the_hpo_stage_and_command_are_registered_and_the_stage_reuses(finished: Finished) -> None:
+    from importlib.metadata import entry_points
+
+    from rich.console import Console
+
+    from nerp_hpo.cli import app
+    from nerp_hpo.stage import hpo_stage
+    from nerp_infra.paths import OutputLayout
+    from nerp_infra.pipeline import StageContext
+
+    commands = {ep.name: ep for ep in entry_points(group="nerp.commands")}
+    stages = {ep.name: ep for ep in entry_points(group="nerp.stages")}
+    assert commands["hpo"].load() is app
+    assert stages["hpo"].load() is hpo_stage
+    context = StageContext(
+        config=finished.config,
+        output_root=finished.root,
+        index=ArtifactIndex(finished.root),
+        layout=OutputLayout(finished.root),
+        console=Console(quiet=True),
+        progress=False,
+    )
+    result = hpo_stage(context)
+    assert result.status == "reused"
+    newest = ArtifactIndex(finished.root).latest("study", stage="hpo", backbone="tiny")
+    assert newest is not None  # the newest complete version with these fingerprints
+    assert result.artifact_ids == (newest.id,)
+    assert "f1_micro" in result.summary

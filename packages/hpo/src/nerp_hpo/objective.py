@@ -166,13 +166,13 @@ class CvObjective:
         self, trial: optuna.Trial | optuna.trial.FixedTrial, scores: list[float], seconds: float
     ) -> None:
         attrs: dict[str, Any] = {FOLD_SCORES_ATTR: scores}
-        if scores:
+        if scores and len(scores) == len(self.folds):  # a pruned trial has no CV value
             attrs[CV_MEAN_ATTR] = statistics.fmean(scores)
             attrs[CV_STD_ATTR] = statistics.pstdev(scores) if len(scores) > 1 else 0.0
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         summary = {k: v for k, v in attrs.items() if k != FOLD_SCORES_ATTR}
-        self.tracker.log_metrics({**summary, "trial_seconds": seconds})
+        self.tracker.log_metrics({**summary, "folds_done": len(scores), "trial_seconds": seconds})
         self.tracker.set_tags(mirror_tags("optuna.trial", {**trial.user_attrs, **attrs}))
 
 

@@ -77,5 +77,7 @@ def build_sampler(
     if kind == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if kind == "grid":
-        return optuna.samplers.GridSampler(grid_values(distributions), seed=seed)
+        grid = hpo.grid_points()  # the config's own enumeration of each dimension
+        grid.update({k: v for k, v in grid_values(distributions).items() if k not in grid})
+        return optuna.samplers.GridSampler(grid, seed=seed)
     raise SearchSpaceError("hpo.sampler.type", f"unknown sampler {kind!r}")  # pragma: no cover
