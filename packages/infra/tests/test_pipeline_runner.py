@@ -110,3 +110,26 @@ def test_stages_are_discovered_from_entry_points(
 def test_missing_stage_names_the_distribution_to_install() -> None:
     with pytest.raises(PipelineError, match=r"'convert' is not installed.*nerp-deploy\[convert\]"):
         load_stage_functions(["convert"])
+
+
+def test_azureml_dry_run_writes_a_loadable_job_for_generic_stages(tmp_path: Path) -> None:
+    from azure.ai.ml import load_job
+
+    recorder = Recorder()
+    config = ExperimentConfig.model_validate({"stages": ["data", "select"]})
+    jobs = tmp_path / "jobs"
+    context = open_context(
+        config,
+        console=Console(record=True, width=120),
+        output_root=tmp_path / "out",
+        target="azureml",
+        dry_run=True,
+        job_dir=jobs,
+    )
+    report = run_pipeline(context, stages=recorder.stages())  # type: ignore[arg-type]
+    assert recorder.calls == [("data", False)], "data runs locally; select becomes a job"
+    assert report.results["select"].status == "skipped"
+    job = load_job(jobs / "select_stage.yml")
+    assert "--only select" in job.command
+    assert "outputs_in" in job.inputs
+    assert (jobs / "experiment.resolved.yaml").is_file()

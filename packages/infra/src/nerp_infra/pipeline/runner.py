@@ -12,6 +12,11 @@ from rich.console import Console
 from nerp_infra.artifacts import ArtifactIndex
 from nerp_infra.config import STAGES, ExperimentConfig
 from nerp_infra.paths import OutputLayout
+from nerp_infra.pipeline.azureml_stage import (
+    LOCAL_STAGES,
+    NATIVE_AZUREML_STAGES,
+    run_stage_on_azureml,
+)
 from nerp_infra.pipeline.stage import StageContext, StageFunction, StageResult, Target
 from nerp_infra.platform import detect_platform
 from nerp_infra.plugins import STAGES_GROUP, load_group
@@ -144,7 +149,14 @@ def run_pipeline(
         console.print(f"{label} [dim]running…[/]")
         started = time.perf_counter()
         try:
-            result = functions[name](context)
+            if (
+                context.target == "azureml"
+                and name not in NATIVE_AZUREML_STAGES
+                and name not in LOCAL_STAGES
+            ):
+                result = run_stage_on_azureml(context, name)
+            else:
+                result = functions[name](context)
         except KeyboardInterrupt:
             console.print(f"{label} [yellow]interrupted[/]; finished stages are kept")
             raise

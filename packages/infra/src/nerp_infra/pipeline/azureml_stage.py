@@ -1,0 +1,92 @@
+"""``--target azureml`` for stages that have no dedicated Azure ML job.
+
+nerp-hpo (sweep), nerp-training (final training) and nerp-deploy (conversion) build their
+own jobs. Every other stage runs remotely as ``nerp pipeline --only <stage>`` on a copy of
+the output root, so the whole pipeline can be written (``--dry-run``) or submitted as jobs
+built from the same experiment config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nerp_infra.config import dump_config
+from nerp_infra.pipeline.stage import StageContext, StageResult
+
+NATIVE_AZUREML_STAGES = frozenset({"hpo", "train", "convert"})
+"""Stages whose distributions build their own Azure ML job."""
+LOCAL_STAGES = frozenset({"data"})
+"""Stages that run locally even on ``--target azureml`` (the dataset is uploaded from here)."""
+ENVIRONMENT_NAME = "nerp-pipeline"
+
+
+def stage_command(stage: str) -> str:
+    """Copy the previous outputs into this job's output folder, then run the one stage."""
+    return (
+        "cp -r ${{inputs.outputs_in}}/. ${{outputs.outputs}} && "
+        f"nerp pipeline ${{{{inputs.experiment}}}} --only {stage} "
+        "--output-root ${{outputs.outputs}}"
+    )
+
+
+def _environment() -> object:
+    from importlib.metadata import distributions
+
+    from nerp_infra.azureml import build_environment
+
+    installed = {
+        d.metadata["Name"].lower(): d.version
+        for d in distributions()
+        if (d.metadata["Name"] or "").lower().startswith("nerp-")
+    }
+    return build_environment(
+        name=ENVIRONMENT_NAME,
+        distributions={name: name for name in installed},
+        extra_pip=[f"{name}=={version}" for name, version in sorted(installed.items())],
+        description="nerp pipeline stages",
+    )
+
+
+def build_stage_job(ctx: StageContext, stage: str, *, experiment_file: Path) -> object:
+    """The command job running ``stage`` on Azure ML for this experiment."""
+    from nerp_infra.azureml import command_job
+    from nerp_infra.tags import build_tags
+
+    return command_job(
+        command=stage_command(stage),
+        environment=_environment(),  # type: ignore[arg-type]
+        display_name=f"{ctx.config.name}-{stage}",
+        inputs={"experiment": experiment_file, "outputs_in": ctx.output_root},
+        outputs={"outputs": None},
+        tags=build_tags(stage=stage),
+        description=f"nerp pipeline stage {stage} of {ctx.config.name}",
+    )
+
+
+def run_stage_on_azureml(ctx: StageContext, stage: str) -> StageResult:
+    """Write (``--dry-run``) or submit the generic job of ``stage``."""
+    from nerp_infra.azureml import (
+        create_ml_client,
+        load_workspace_settings,
+        submit_and_wait,
+        write_job_yamls,
+    )
+
+    out = ctx.job_dir or ctx.output_root / "azureml-jobs"
+    out.mkdir(parents=True, exist_ok=True)
+    experiment_file = out / "experiment.resolved.yaml"
+    experiment_file.write_text(dump_config(ctx.config), encoding="utf-8")
+    job = build_stage_job(ctx, stage, experiment_file=experiment_file)
+    if ctx.dry_run:
+        written = write_job_yamls({f"{stage}_stage": job}, out)
+        path = written[f"{stage}_stage"]
+        return StageResult(
+            status="skipped", summary=f"job written to {path}", details={f"{stage} job": str(path)}
+        )
+    client = create_ml_client(load_workspace_settings(None))
+    finished = submit_and_wait(client, job)
+    return StageResult(
+        status="submitted",
+        summary=f"Azure ML job {finished.name} {finished.status}",
+        details={f"{stage} job": str(getattr(finished, "studio_url", None) or finished.name)},
+    )
