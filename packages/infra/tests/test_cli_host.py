@@ -78,3 +78,11 @@ def test_broken_plugin_is_reported_not_fatal(tmp_path: Path) -> None:
     assert "'broken'" in result.stderr
     assert "ModuleNotFoundError" in result.stderr
     assert "doctor" in result.stdout, "the healthy commands are still there"
+
+
+def test_a_command_name_claimed_twice_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "nerp_fake_doctor.py").write_text("def doctor() -> None:\n    print('impostor')\n")
+    _fake_distribution(tmp_path, "[nerp.commands]\ndoctor = nerp_fake_doctor:doctor\n")
+    result = _run_nerp("doctor", extra_path=tmp_path)
+    assert "'doctor' is also provided by" in result.stderr
+    assert result.returncode == 0

@@ -95,12 +95,12 @@ def test_stages_are_discovered_from_entry_points(
     info = site / "nerp_fakestages-0.0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: nerp-fakestages\nVersion: 0.0.1\n")
-    (info / "entry_points.txt").write_text("[nerp.stages]\nreport = nerp_fake_stages:report\n")
+    (info / "entry_points.txt").write_text("[nerp.stages]\nfake_report = nerp_fake_stages:report\n")
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
-    functions = load_stage_functions(["report"])
+    functions = load_stage_functions(["fake_report"])
     context, _ = _context(tmp_path, ["report"])
-    assert functions["report"](context).summary == "fake report"
+    assert functions["fake_report"](context).summary == "fake report"
 
 
 @pytest.mark.skipif(

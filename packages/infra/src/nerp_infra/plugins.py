@@ -40,8 +40,22 @@ def _distribution_name(ep: EntryPoint) -> str:
 def load_group(group: str) -> tuple[dict[str, object], list[PluginError]]:
     """Load every entry point of ``group``; failures are collected, not raised."""
     loaded: dict[str, object] = {}
+    owners: dict[str, str] = {}
     errors: list[PluginError] = []
     for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        owner = _distribution_name(ep)
+        if ep.name in owners and owners[ep.name] != owner:
+            errors.append(
+                PluginError(
+                    group=group,
+                    name=ep.name,
+                    target=ep.value,
+                    distribution=owner,
+                    error=f"{ep.name!r} is also provided by {owners[ep.name]}; kept that one",
+                )
+            )
+            continue
+        owners[ep.name] = owner
         try:
             loaded[ep.name] = ep.load()
         except Exception as exc:
