@@ -27,7 +27,7 @@ def detect_platform(environ: Mapping[str, str] | None = None) -> PlatformName:
                 f"environment variable NERP_PLATFORM={forced!r} "
                 f"is not one of {', '.join(PLATFORMS)}"
             )
-        return forced  # type: ignore[return-value]
+        return forced
     if "AZUREML_RUN_ID" in env or "AZUREML_ARM_WORKSPACE_NAME" in env:
         return "azureml"
     if "COLAB_RELEASE_TAG" in env or "COLAB_GPU" in env:
