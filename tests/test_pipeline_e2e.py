@@ -8,6 +8,7 @@ workspace (the nox `e2e` session).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -116,6 +117,26 @@ def test_rerun_reuses_every_stage(root: Path) -> None:
     for line in finished:
         assert " reused " in line, f"stage re-ran: {line}"
     assert elapsed < 120, f"a fully reused run took {elapsed:.0f}s"
+
+
+def test_forcing_one_stage_makes_a_new_variant_and_predict_uses_it(root: Path) -> None:
+    forced = _run(root, "--only", "convert", "--force", "convert")
+    assert " done " in next(
+        line
+        for line in forced.stdout.splitlines()
+        if "] convert " in line and "running" not in line
+    )
+    with ArtifactIndex(root) as index:
+        packages = index.find(kind="onnx_package", stage="convert")
+        latest = index.latest("onnx_package", stage="convert")
+    assert latest is not None
+    assert sorted(p.manifest.variant for p in packages) == [1, 2]
+    predicted = subprocess.run(
+        [NERP, "predict", str(latest.path), "--text", RESUME],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    record = json.loads(predicted.stdout.splitlines()[-1])
+    assert record["entities"], predicted.stdout
 
 
 def test_lineage_from_served_package_back_to_the_dataset(root: Path) -> None:

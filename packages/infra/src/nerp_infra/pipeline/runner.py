@@ -98,6 +98,31 @@ def _pick(stages: Mapping[str, StageFunction], names: Sequence[str]) -> dict[str
     return {name: stages[name] for name in names}
 
 
+def _run_stage(context: StageContext, name: str, function: StageFunction) -> StageResult:
+    """Run one stage where the target says: locally, its own Azure ML job, or a generic one.
+
+    In an Azure ML dry run the earlier stages only wrote job files, so a dedicated job that
+    needs their local outputs (the selection, the trained model) cannot be built; the stage
+    is then written as the generic job, which finds those outputs when it runs remotely.
+    """
+    if context.target != "azureml" or name in LOCAL_STAGES:
+        return function(context)
+    if name not in NATIVE_AZUREML_STAGES:
+        return run_stage_on_azureml(context, name)
+    try:
+        return function(context)
+    except Exception as exc:
+        if not context.dry_run:
+            raise
+        context.console.print(
+            f"  {name}: dedicated Azure ML job needs local outputs ({exc}); "
+            "writing the generic stage job",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return run_stage_on_azureml(context, name)
+
+
 def open_context(
     config: ExperimentConfig,
     *,
@@ -149,14 +174,7 @@ def run_pipeline(
         console.print(f"{label} [dim]running…[/]")
         started = time.perf_counter()
         try:
-            if (
-                context.target == "azureml"
-                and name not in NATIVE_AZUREML_STAGES
-                and name not in LOCAL_STAGES
-            ):
-                result = run_stage_on_azureml(context, name)
-            else:
-                result = functions[name](context)
+            result = _run_stage(context, name, functions[name])
         except KeyboardInterrupt:
             console.print(f"{label} [yellow]interrupted[/]; finished stages are kept")
             raise
