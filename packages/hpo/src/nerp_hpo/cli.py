@@ -110,8 +110,10 @@ def run(
     ] = 4,
     progress: Annotated[bool, typer.Option(help="Print one line per trial.")] = True,
 ) -> None:
-    """Run the configured studies (one per backbone, or one over all) to their budget,
-    refit the best trial and write the reports. Re-running resumes or reuses.
+    """Run the configured studies to their budget, refit the best trial, write reports.
+
+    One study per backbone (or one over all, as configured). Re-running resumes an
+    interrupted study or reuses a finished one; --force starts the next version.
 
     Examples:
 
@@ -196,7 +198,9 @@ def worker(
     output_root: OutputRootOption = None,
     progress: Annotated[bool, typer.Option(help="Print one line per trial.")] = True,
 ) -> None:
-    """Join a running study as one more worker (PostgreSQL/MySQL storage for other hosts).
+    """Join a running study as one more worker.
+
+    Use a PostgreSQL or MySQL storage for workers on other hosts.
 
     With --study and --storage the worker needs nothing else: the study holds its config.
     Without them it joins the running study of EXPERIMENT under the output root.
@@ -336,8 +340,12 @@ def report(
         typer.Option("--out", help="Report folder (default: the study artifact's report/)."),
     ] = None,
 ) -> None:
-    """Write the trials table (CSV, JSON), the best trial and the plots (HTML) of the
-    newest study version of EXPERIMENT (or of --study/--storage); works mid-study too."""
+    """Write the trials table, best trial and plots of a study (mid-study too).
+
+    Trials as CSV and JSON, the best trial as JSON, and optimisation history, parameter
+    importances and parallel coordinates as HTML, for the newest study version of
+    EXPERIMENT (or the study named by --study and --storage).
+    """
     from nerp_hpo.reports import write_study_report
     from nerp_hpo.study import find_study_artifacts, open_study, storage_for
 
@@ -390,7 +398,7 @@ def trial(
         Path, typer.Option("--output", help="Scratch folder for fold training.")
     ] = Path("outputs/hpo-trial"),
 ) -> None:
-    """Cross-validate one configuration and log the objective metric to MLflow.
+    """Cross-validate one configuration and log its score to MLflow.
 
     This is what each trial of an Azure ML sweep runs; locally it answers "how good is
     this exact configuration" without a study.

@@ -3,10 +3,13 @@ held-out part, and returns the mean score.
 
 Intermediate values go to Optuna as they happen (see :mod:`nerp_hpo.pruners` for the
 step numbering), so a bad trial stops in the middle of a fold: ``train_model`` lets the
-``TrialPruned`` raised from its ``on_evaluate`` hook unwind the Trainer. Per-fold scores,
-mean and standard deviation are trial user attributes (``fold_scores``, ``cv_mean``,
-``cv_std``), and ``epochs_trained`` counts the epochs a trial paid for, which is what the
-pruning benchmark adds up.
+``TrialPruned`` raised from its ``on_evaluate`` hook unwind the Trainer. The last
+evaluation of the last fold is reported but never pruned: stopping there saves nothing
+and would throw away a finished CV score.
+
+Per-fold scores, mean and standard deviation are trial user attributes (``fold_scores``,
+``cv_mean``, ``cv_std``), and ``epochs_trained`` counts the epochs a trial paid for,
+which is what the pruning benchmark adds up.
 """
 
 from __future__ import annotations
@@ -104,12 +107,17 @@ class CvObjective:
             if run_id is not None:
                 trial.set_user_attr(RUN_ID_ATTR, run_id)
             try:
-                for fold in self.folds:
+                last_fold = len(self.folds) - 1
+                for position, fold in enumerate(self.folds):
                     train_docs, eval_docs = self._select(fold)
                     seen = 0
+                    final_fold = position == last_fold
 
                     def on_evaluate(
-                        _epoch: int, metrics: Mapping[str, float], fold: Fold = fold
+                        _epoch: int,
+                        metrics: Mapping[str, float],
+                        fold: Fold = fold,
+                        final_fold: bool = final_fold,
                     ) -> None:
                         nonlocal seen, epochs
                         step_in_fold = seen
@@ -121,6 +129,8 @@ class CvObjective:
                             return
                         step = fold.index * self.max_epochs + step_in_fold
                         trial.report(value, step)
+                        if final_fold and seen >= train_config.epochs:
+                            return  # nothing left to save: keep the finished CV value
                         if trial.should_prune():
                             trial.set_user_attr(PRUNED_STEP_ATTR, step)
                             raise optuna.TrialPruned(
@@ -152,7 +162,7 @@ class CvObjective:
                     self.tracker.log_metrics({f"fold_{metric}": score}, step=fold.index)
                     if self.reporting == "fold":
                         trial.report(score, fold.index)
-                        if trial.should_prune():
+                        if not final_fold and trial.should_prune():
                             trial.set_user_attr(PRUNED_STEP_ATTR, fold.index)
                             raise optuna.TrialPruned(
                                 f"fold scores {[round(s, 4) for s in scores]} are worse than "

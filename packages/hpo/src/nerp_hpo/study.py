@@ -869,7 +869,13 @@ def run_worker(
     study = open_study(
         study_name, storage_url, config=config, distributions=plan.distributions, worker=me
     )
-    root = Path(output_root or attrs.get(ATTR_OUTPUT_ROOT) or Path.cwd()).absolute()
+    recorded_root = Path(str(attrs.get(ATTR_OUTPUT_ROOT, "")))
+    if output_root is not None:
+        root = Path(output_root).absolute()
+    elif str(recorded_root) and recorded_root.is_dir():
+        root = recorded_root  # same machine or shared disk: use the study's own root
+    else:
+        root = _output_root(config, None)
     dataset = _worker_dataset(attrs, config, root)
     artifact_dir = Path(str(attrs.get(ATTR_ARTIFACT_DIR, "")))
     shared = artifact_dir.is_dir() and (artifact_dir / "nerp.json").is_file()
