@@ -94,7 +94,7 @@ def _pruner(args: argparse.Namespace) -> dict[str, Any]:
 def _run(config: Any, root: Path) -> dict[str, Any]:
     from optuna.trial import TrialState
 
-    from nerp_hpo.study import open_study, run_study
+    from nerp_hpo import open_study, run_study
 
     started = time.perf_counter()
     outcome = run_study(config, output_root=root, progress=False)

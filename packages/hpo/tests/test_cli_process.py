@@ -16,10 +16,10 @@ import pytest
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
+from nerp_hpo import run_worker
 from nerp_hpo.cli import app
 from nerp_hpo.objective import RUN_ID_ATTR
 from nerp_hpo.storage import open_storage
-from nerp_hpo.study import run_worker
 from nerp_hpo.trials import RETRY_OF_ATTR, WORKER_ATTR
 from nerp_infra.artifacts import read_manifest
 
@@ -86,6 +86,7 @@ def test_a_killed_study_resumes_to_exactly_its_budget_with_a_worker_helping(
     second = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "resuming study t-tiny-v1" in second.stdout
+    assert "[3/3]" in second.stdout  # one progress line per trial: finished / budget
 
     trials = _trials(url, name)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]

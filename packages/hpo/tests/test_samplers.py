@@ -8,9 +8,9 @@ from typing import Any
 import optuna
 import pytest
 
+from nerp_hpo import plan_study
 from nerp_hpo.samplers import build_sampler, grid_size, worker_seed
 from nerp_hpo.space import build_distributions, suggest_params
-from nerp_hpo.study import plan_study
 
 
 def _draws(config: Any, n: int, *, worker: str | None = None) -> list[dict[str, Any]]:

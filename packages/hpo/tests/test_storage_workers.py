@@ -95,6 +95,18 @@ def test_resume_runs_to_the_total_budget_not_budget_plus_n(tmp_path: Path) -> No
     assert run_trials(study, _objective, budget=5).complete == 5
 
 
+def test_timeout_ends_a_run_before_its_budget(tmp_path: Path) -> None:
+    study = _new_study(default_storage_url(tmp_path))
+
+    def slow(trial: optuna.Trial) -> float:
+        time.sleep(0.4)
+        return _objective(trial)
+
+    counts = run_trials(study, slow, budget=50, timeout_s=1.0)
+    assert 1 <= counts.complete < 5
+    assert run_trials(study, slow, budget=counts.complete + 1).complete == counts.complete + 1
+
+
 def test_failing_trials_are_recorded_and_a_broken_setup_stops(tmp_path: Path) -> None:
     study = _new_study(default_storage_url(tmp_path))
     calls = {"n": 0}

@@ -15,8 +15,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from nerp_hpo import StudyOutcome, open_study, plan_study, run_study
 from nerp_hpo.errors import HpoError
-from nerp_hpo.study import StudyOutcome, open_study, plan_study, run_study
 from nerp_infra.artifacts import ArtifactIndex, read_manifest
 from nerp_infra.model_files import INFERENCE_FILE, TOKENIZER_FILE
 from nerp_training.data import load_dataset, load_folds

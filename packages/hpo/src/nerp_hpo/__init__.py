@@ -15,26 +15,19 @@ __version__ = _version("nerp-hpo")
 if TYPE_CHECKING:
     from nerp_hpo.errors import HpoError, SearchSpaceError, StudyNotFoundError
     from nerp_hpo.objective import CvObjective
+    from nerp_hpo.plan import STUDY_KIND, StudyOutcome, StudyPlan, plan_study
     from nerp_hpo.pruners import BanditPruner, build_pruner
     from nerp_hpo.reports import StudyReport, best_trial_summary, write_study_report
     from nerp_hpo.samplers import build_sampler
+    from nerp_hpo.session import open_study
     from nerp_hpo.single_trial import evaluate_params
     from nerp_hpo.space import build_distributions, suggest_params
     from nerp_hpo.status import StudyStatus, describe_study, studies_status
     from nerp_hpo.storage import default_storage_url, open_storage
-    from nerp_hpo.study import (
-        STUDY_KIND,
-        StudyOutcome,
-        StudyPlan,
-        find_study_artifacts,
-        open_study,
-        plan_study,
-        run_studies,
-        run_study,
-        run_worker,
-    )
+    from nerp_hpo.study import find_study_artifacts, run_studies, run_study
     from nerp_hpo.sweep import build_sweep_job, plan_sweep, write_sweep_job
     from nerp_hpo.trials import TrialCounts, count_trials, run_trials
+    from nerp_hpo.workers import run_worker
 
 _EXPORTS: dict[str, str] = {
     "HpoError": "nerp_hpo.errors",
@@ -55,15 +48,15 @@ _EXPORTS: dict[str, str] = {
     "studies_status": "nerp_hpo.status",
     "default_storage_url": "nerp_hpo.storage",
     "open_storage": "nerp_hpo.storage",
-    "STUDY_KIND": "nerp_hpo.study",
-    "StudyOutcome": "nerp_hpo.study",
-    "StudyPlan": "nerp_hpo.study",
+    "STUDY_KIND": "nerp_hpo.plan",
+    "StudyOutcome": "nerp_hpo.plan",
+    "StudyPlan": "nerp_hpo.plan",
     "find_study_artifacts": "nerp_hpo.study",
-    "open_study": "nerp_hpo.study",
-    "plan_study": "nerp_hpo.study",
+    "open_study": "nerp_hpo.session",
+    "plan_study": "nerp_hpo.plan",
     "run_studies": "nerp_hpo.study",
     "run_study": "nerp_hpo.study",
-    "run_worker": "nerp_hpo.study",
+    "run_worker": "nerp_hpo.workers",
     "build_sweep_job": "nerp_hpo.sweep",
     "plan_sweep": "nerp_hpo.sweep",
     "write_sweep_job": "nerp_hpo.sweep",

@@ -209,7 +209,8 @@ def worker(
 
         nerp hpo worker --study resume-ner-tiny-v1 --storage postgresql://db-host/hpo
     """
-    from nerp_hpo.study import run_study, run_worker
+    from nerp_hpo.study import run_study
+    from nerp_hpo.workers import run_worker
 
     if (study is None) != (storage is None):
         err_console.print("[red]error:[/] --study and --storage go together")
@@ -346,8 +347,10 @@ def report(
     importances and parallel coordinates as HTML, for the newest study version of
     EXPERIMENT (or the study named by --study and --storage).
     """
+    from nerp_hpo.plan import storage_for
     from nerp_hpo.reports import write_study_report
-    from nerp_hpo.study import find_study_artifacts, open_study, storage_for
+    from nerp_hpo.session import open_study
+    from nerp_hpo.study import find_study_artifacts
 
     if (study is None) != (storage is None):
         err_console.print("[red]error:[/] --study and --storage go together")

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from nerp_hpo.errors import HpoError
+from nerp_hpo.plan import storage_for
 from nerp_hpo.reports import best_trial_summary
+from nerp_hpo.session import ATTR_BUDGET, open_study
 from nerp_hpo.storage import redact_url
-from nerp_hpo.study import ATTR_BUDGET, find_study_artifacts, open_study, storage_for
+from nerp_hpo.study import find_study_artifacts
 from nerp_hpo.trials import TrialCounts, count_trials
 from nerp_infra.artifacts import Manifest
 from nerp_infra.config import ExperimentConfig
