@@ -208,3 +208,15 @@ def test_runs_of_killed_processes_are_marked_failed(root: Path) -> None:
         assert run.data.tags["nerp.status_reason"] == "killed"
         assert run.info.end_time is not None
     assert client.get_run(alive).info.status == "FINISHED"
+
+
+def test_a_second_setup_is_not_captured_by_the_uri_mlflow_exported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = setup_mlflow(output_root=tmp_path / "a")
+    second = setup_mlflow(output_root=tmp_path / "b")
+    assert first != second
+    assert second.endswith("/b/mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////chosen/by/user.db")
+    assert resolve_tracking_uri(output_root=tmp_path / "c") == "sqlite:////chosen/by/user.db"

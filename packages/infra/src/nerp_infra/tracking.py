@@ -62,6 +62,11 @@ def _require_mlflow() -> Any:
 # -- setup ------------------------------------------------------------------------------
 
 
+# MLflow's set_tracking_uri also exports MLFLOW_TRACKING_URI; remember what nerp exported so a
+# later setup (another output root in the same process) is not captured by it.
+_exported_by_setup: dict[str, str] = {}
+
+
 def resolve_tracking_uri(
     uri: str | None = None,
     config_uri: str | None = None,
@@ -70,7 +75,10 @@ def resolve_tracking_uri(
 ) -> str:
     """The tracking URI: argument, else ``MLFLOW_TRACKING_URI``, else config, else a
     SQLite database in the output root (so a laptop run needs no server)."""
-    for candidate in (uri, os.environ.get("MLFLOW_TRACKING_URI"), config_uri):
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    if from_env is not None and from_env == _exported_by_setup.get("uri"):
+        from_env = None  # mlflow.set_tracking_uri exported it; the user did not choose it
+    for candidate in (uri, from_env, config_uri):
         if candidate:
             return candidate
     root = Path(output_root).absolute()
@@ -99,7 +107,10 @@ def setup_mlflow(
     """Point MLflow at the resolved tracking URI (see :func:`resolve_tracking_uri`)."""
     mlflow = _require_mlflow()
     resolved = resolve_tracking_uri(uri, config_uri, output_root=output_root)
+    user_env = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(resolved)
+    if os.environ.get("MLFLOW_TRACKING_URI") != user_env:
+        _exported_by_setup["uri"] = resolved
     artifact_root = _local_artifact_root(resolved)
     if artifact_root is not None:
         _artifact_roots[resolved] = artifact_root
