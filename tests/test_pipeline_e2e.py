@@ -29,7 +29,9 @@ from nerp_infra.model_files import ONNX_FP32_FILE, ONNX_INT8_FILE
 NERP = shutil.which("nerp") or str(Path(sys.executable).with_name("nerp"))
 # Small enough for a 2-core CI runner, big enough for the tiny model to learn entities.
 REDUCED = [
-    "--set", "data.synthetic.n_documents=80",
+    "--set", "data.synthetic.n_documents=100",
+    "--set", "hpo.search_space.learning_rate.low=0.003",
+    "--set", "hpo.search_space.batch_size.values=[8]",
     "--set", "hpo.n_trials=2",
     "--set", "hpo.k_folds=2",
     "--set", "train.epochs=3",

@@ -178,7 +178,7 @@ def _check_param(name: str, param: ChoiceParam | UniformParam | LogUniformParam 
 
 def _default_search_space() -> dict[str, Any]:
     return {
-        "learning_rate": LogUniformParam(low=1e-3, high=6e-3),
+        "learning_rate": LogUniformParam(low=2e-3, high=6e-3),
         "batch_size": ChoiceParam(values=[8, 16]),
         "weight_decay": UniformParam(low=0.0, high=0.1),
         "dropout": UniformParam(low=0.0, high=0.2),
