@@ -268,7 +268,9 @@ def _log_training(plan: TrainingPlan, result: TrainingResult, manifest: Manifest
             "trial_id": plan.champion.trial_id,
             "study_artifact_id": plan.champion.study_artifact_id,
         }
-    with contextlib.suppress(Exception):  # params are immutable in MLflow: a resume re-logs
+    from mlflow.exceptions import MlflowException
+
+    with contextlib.suppress(MlflowException):  # params are immutable: a resumed run has them
         log_params(params)
     for record in result.history:
         log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
