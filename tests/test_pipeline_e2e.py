@@ -107,6 +107,7 @@ def test_killed_mid_hpo_then_resumed(root: Path, tmp_path: Path) -> None:
     assert "Summary" in resumed.stdout
     assert "test F1 per type" in resumed.stdout
     assert "latency per backend" in resumed.stdout
+    assert "nerp serve " in resumed.stdout
 
 
 def test_rerun_reuses_every_stage(root: Path) -> None:

@@ -63,5 +63,8 @@ def convert_stage(ctx: StageContext) -> StageResult:
         status=_STATUS[result.action],  # type: ignore[arg-type]
         artifact_ids=(result.manifest.id,),
         summary=summary,
-        details={"onnx package": str(result.package_dir)},
+        details={
+            "onnx package": str(result.package_dir),
+            "serve it": f"nerp serve {result.package_dir} --port 8000",
+        },
     )
