@@ -191,3 +191,15 @@ def test_environment_without_version_is_refused(fake_ml_client: Callable[..., An
 
     with pytest.raises(AzureJobSpecError, match="name and a version"):
         ensure_environment(fake_ml_client(), Environment(name="x", image="python:3.11"))
+
+
+def test_pin_installed_adds_each_distribution_at_its_installed_version() -> None:
+    from importlib.metadata import version
+
+    from nerp_infra.azureml import build_environment
+
+    env = build_environment(
+        name="nerp-pin-test", distributions={"nerp-infra": "nerp-infra[mlflow]"}, pin_installed=True
+    )
+    pip = env.conda_file["dependencies"][-1]["pip"]
+    assert f"nerp-infra[mlflow]=={version('nerp-infra')}" in pip

@@ -102,13 +102,12 @@ def build_conversion_job(
 
 def default_environment() -> Any:
     """An environment with nerp-deploy's convert, azure and mlflow extras at this version."""
-    from nerp_deploy import __version__
     from nerp_infra.azureml import build_environment
 
     return build_environment(
         name=ENVIRONMENT_NAME,
         distributions={"nerp-deploy": "nerp-deploy[convert,azure,mlflow]"},
-        extra_pip=[f"nerp-deploy[convert,azure,mlflow]=={__version__}"],
+        pin_installed=True,
         description="nerp conversion (PyTorch to ONNX, int8, parity check)",
     )
 

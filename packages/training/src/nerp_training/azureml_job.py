@@ -137,12 +137,11 @@ def build_training_job(
 def default_environment() -> Any:
     """An environment with nerp-training (and its Azure extra) at this version."""
     from nerp_infra.azureml import build_environment
-    from nerp_training import __version__
 
     return build_environment(
         name=ENVIRONMENT_NAME,
         distributions={"nerp-training": "nerp-training[azure]"},
-        extra_pip=[f"nerp-training[azure]=={__version__}"],
+        pin_installed=True,
         description="nerp final training",
     )
 

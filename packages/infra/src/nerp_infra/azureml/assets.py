@@ -224,15 +224,23 @@ def build_environment(
     python: str = DEFAULT_PYTHON,
     extra_pip: Iterable[str] = (),
     description: str | None = None,
+    pin_installed: bool = False,
 ) -> Environment:
     """An environment (docker image + conda file) for running the given nerp distributions.
 
     The conda file pins Python and pip-installs the distributions' own dependencies (see
     :func:`pip_requirements`); the version is the hash of image + conda spec.
+    ``pin_installed`` also installs each distribution itself (its requirement string, extras
+    included) at the version installed here, so the job runs the code that built it.
     """
+    from importlib.metadata import version as installed_version
+
     from azure.ai.ml.entities import Environment
 
     _check_name(name, "environment")
+    if pin_installed:
+        pinned = [f"{req}=={installed_version(dist)}" for dist, req in distributions.items()]
+        extra_pip = [*extra_pip, *pinned]
     pip = pip_requirements(distributions, python=python, extra=extra_pip)
     conda = {
         "name": name,

@@ -30,19 +30,13 @@ def stage_command(stage: str) -> str:
 
 
 def _environment() -> object:
-    from importlib.metadata import distributions
-
     from nerp_infra.azureml import build_environment
+    from nerp_infra.plugins import installed_nerp_distributions
 
-    installed = {
-        d.metadata["Name"].lower(): d.version
-        for d in distributions()
-        if (d.metadata["Name"] or "").lower().startswith("nerp-")
-    }
     return build_environment(
         name=ENVIRONMENT_NAME,
-        distributions={name: name for name in installed},
-        extra_pip=[f"{name}=={version}" for name, version in sorted(installed.items())],
+        distributions={name: name for name in installed_nerp_distributions()},
+        pin_installed=True,
         description="nerp pipeline stages",
     )
 
