@@ -27,6 +27,13 @@ from nerp_infra.azureml.jobs import (
     validate_job_yaml,
     write_job_yamls,
 )
+from nerp_infra.azureml.outputs import (
+    AZUREML_JOB_EXTRA,
+    JobProvenance,
+    download_job_output,
+    import_artifacts,
+    record_job_outputs,
+)
 from nerp_infra.azureml.runtime import TERMINAL_STATUSES, submit_and_wait
 from nerp_infra.azureml.workspace import (
     DEFAULT_COMPUTE,
@@ -38,6 +45,7 @@ from nerp_infra.azureml.workspace import (
 )
 
 __all__ = [
+    "AZUREML_JOB_EXTRA",
     "DEFAULT_COMPUTE",
     "DEFAULT_IMAGE",
     "TERMINAL_STATUSES",
@@ -46,6 +54,7 @@ __all__ = [
     "AzureJobTimeout",
     "AzureMLError",
     "AzureMLSettingsError",
+    "JobProvenance",
     "WorkspaceSettings",
     "as_job",
     "asset_ref",
@@ -54,12 +63,15 @@ __all__ = [
     "create_credential",
     "create_ml_client",
     "data_asset_version",
+    "download_job_output",
     "dump_job_yaml",
     "ensure_data_asset",
     "ensure_environment",
     "find_config_json",
+    "import_artifacts",
     "load_workspace_settings",
     "pip_requirements",
+    "record_job_outputs",
     "submit_and_wait",
     "validate_job_yaml",
     "write_job_yamls",

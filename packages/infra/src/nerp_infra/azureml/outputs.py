@@ -1,0 +1,206 @@
+"""Bring a finished Azure ML job's artifacts home: download its output, record them locally.
+
+A job writes nerp artifacts (folders with a ``nerp.json``) into a named output. After
+``submit_and_wait`` returns, :func:`record_job_outputs` downloads that output and moves every
+artifact the local index does not know yet into the local output root, at the layout's place
+for it, with the job that made it in ``manifest.extra["azureml_job"]``. Lineage ids travel
+inside the manifests (the job's inputs carried their parents' manifests), so the local index
+links a remotely trained model to the local dataset and, through ``azureml_job``, to the job
+in the studio. Later local stages (convert after a remote train, …) find it like any other.
+
+The remote job's output root starts empty, so it numbers its artifacts from v1; an artifact
+whose variant is already taken locally gets the next free one. Nothing local is overwritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nerp_infra.artifacts import (
+    MANIFEST_NAME,
+    ArtifactIndex,
+    IndexedArtifact,
+    ManifestError,
+    read_manifest,
+    write_manifest,
+)
+from nerp_infra.azureml.errors import AzureMLError
+from nerp_infra.paths import OutputLayout
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AZUREML_JOB_EXTRA",
+    "JobProvenance",
+    "download_job_output",
+    "import_artifacts",
+    "record_job_outputs",
+]
+
+AZUREML_JOB_EXTRA = "azureml_job"
+"""Manifest ``extra`` key of artifacts made by an Azure ML job."""
+NAMED_OUTPUTS = "named-outputs"
+"""Where ``jobs.download`` puts a named output under ``download_path``."""
+_MAX_VARIANT_TRIES = 100
+
+
+@dataclass(frozen=True)
+class JobProvenance:
+    """The Azure ML job an artifact came from, as recorded in its manifest."""
+
+    job_name: str
+    output: str
+    studio_url: str | None = None
+    experiment: str | None = None
+
+    @classmethod
+    def of(cls, job: Any, output: str) -> JobProvenance:
+        """From a finished job entity (what ``submit_and_wait`` returns)."""
+        name = getattr(job, "name", None)
+        if not name:
+            raise AzureMLError("cannot record outputs of an Azure ML job that has no name")
+        return cls(
+            job_name=str(name),
+            output=output,
+            studio_url=getattr(job, "studio_url", None),
+            experiment=getattr(job, "experiment_name", None),
+        )
+
+    def as_extra(self) -> dict[str, str]:
+        fields = {
+            "job_name": self.job_name,
+            "output": self.output,
+            "studio_url": self.studio_url,
+            "experiment": self.experiment,
+        }
+        return {key: value for key, value in fields.items() if value}
+
+
+def download_job_output(
+    ml_client: MLClient, job_name: str, output_name: str, download_path: Path
+) -> Path:
+    """Download one named output of a finished job; the folder it landed in.
+
+    The SDK only logs (at debug level) when an output cannot be found; here that is an
+    error naming the job and the output.
+    """
+    ml_client.jobs.download(job_name, download_path=download_path, output_name=output_name)
+    folder = Path(download_path) / NAMED_OUTPUTS / output_name
+    if not folder.is_dir():
+        raise AzureMLError(
+            f"Azure ML job {job_name!r}: output {output_name!r} was not downloaded to {folder} "
+            "(the job wrote nothing there, or the output name is wrong)"
+        )
+    return folder
+
+
+def _top_level_manifests(source: Path) -> list[Path]:
+    """Artifact folders under ``source``; an artifact's own sub-folders are part of it."""
+    folders = sorted(file.parent for file in source.rglob(MANIFEST_NAME))
+    top: list[Path] = []
+    for folder in folders:
+        if not any(folder.is_relative_to(parent) for parent in top):
+            top.append(folder)
+    return top
+
+
+def _free_dir(index: ArtifactIndex, layout: OutputLayout, manifest: Any) -> tuple[int, Path]:
+    variant = int(manifest.variant)
+    for _ in range(_MAX_VARIANT_TRIES):
+        target = layout.artifact_dir(manifest.stage, manifest.backbone, manifest.key, variant)
+        taken = index.find(
+            stage=manifest.stage, backbone=manifest.backbone, key=manifest.key, variant=variant
+        )
+        if not taken and not target.exists():
+            return variant, target
+        variant = index.allocate_variant(manifest.stage, manifest.backbone, manifest.key)
+    raise AzureMLError(
+        f"no free variant folder for {manifest.stage}/{manifest.backbone}/{manifest.key} "
+        f"under {layout.root}"
+    )
+
+
+def import_artifacts(
+    source: Path,
+    index: ArtifactIndex,
+    layout: OutputLayout,
+    provenance: JobProvenance,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> list[IndexedArtifact]:
+    """Move the artifacts under ``source`` that ``index`` lacks into ``layout`` and register them.
+
+    Artifacts already known (the job's copies of its inputs) are left out. An artifact the
+    job left incomplete is refused: recording it would let a later stage use half a result.
+    ``extra`` is merged into each imported manifest's ``extra``.
+    """
+    imported: list[IndexedArtifact] = []
+    for folder in _top_level_manifests(Path(source)):
+        try:
+            manifest = read_manifest(folder)
+        except ManifestError as exc:
+            raise AzureMLError(f"Azure ML job {provenance.job_name!r}: {exc}") from exc
+        if manifest.id in index:
+            continue
+        if manifest.status != "complete":
+            raise AzureMLError(
+                f"Azure ML job {provenance.job_name!r}: artifact {manifest.id} in output "
+                f"{provenance.output!r} is {manifest.status}, not complete "
+                f"({manifest.extra.get('failure_reason', 'no failure reason recorded')})"
+            )
+        variant, target = _free_dir(index, layout, manifest)
+        recorded = manifest.touched(
+            variant=variant,
+            extra={**manifest.extra, **(extra or {}), AZUREML_JOB_EXTRA: provenance.as_extra()},
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            shutil.copytree(folder, staging, dirs_exist_ok=True)
+            write_manifest(staging, recorded)
+            staging.rename(target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        index.register(recorded, target)
+        logger.info(
+            "recorded %s from Azure ML job %s at %s", manifest.id, provenance.job_name, target
+        )
+        imported.append(index.get(recorded.id))
+    return imported
+
+
+def record_job_outputs(
+    ml_client: MLClient,
+    job: Any,
+    output_name: str,
+    index: ArtifactIndex,
+    layout: OutputLayout,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> list[IndexedArtifact]:
+    """Download ``output_name`` of the finished ``job`` and import its new artifacts.
+
+    Raises :class:`AzureMLError` when the output holds no new artifact: a job that
+    completed without producing what it was for is a failure the caller must see.
+    """
+    provenance = JobProvenance.of(job, output_name)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".azureml-download-", dir=layout.root) as tmp:
+        folder = download_job_output(ml_client, provenance.job_name, output_name, Path(tmp))
+        imported = import_artifacts(folder, index, layout, provenance, extra=extra)
+    if not imported:
+        raise AzureMLError(
+            f"Azure ML job {provenance.job_name!r} completed but its output {output_name!r} "
+            "holds no new nerp artifact (no nerp.json the local index lacks)"
+        )
+    return imported
