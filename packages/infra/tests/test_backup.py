@@ -7,11 +7,20 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from nerp_infra.artifacts import (
+    INDEX_NAME,
+    ArtifactDecision,
+    ArtifactHandle,
+    ArtifactIndex,
+    begin_artifact,
+)
+from nerp_infra.artifacts import MANIFEST_NAME as ARTIFACT_MANIFEST
 from nerp_infra.backup import (
     MANIFEST_NAME,
     BackupError,
@@ -20,6 +29,7 @@ from nerp_infra.backup import (
     default_backup_root,
 )
 from nerp_infra.cli import build_app
+from nerp_infra.paths import OutputLayout
 
 
 @pytest.fixture
@@ -301,3 +311,125 @@ def test_cli_push_without_paths_needs_something_tracked(roots: tuple[Path, Path]
     )
     assert result.exit_code == 1
     assert "nothing is tracked yet" in result.output
+
+
+def _begin_study(local: Path, lineage: list[str] | None = None) -> ArtifactDecision:
+    """What the HPO stage asks for: resume the incomplete study with these fingerprints."""
+    return begin_artifact(
+        ArtifactIndex(local),
+        OutputLayout(local),
+        kind="study",
+        stage="hpo",
+        backbone="tiny",
+        key="t-tiny",
+        fingerprints={"data_fp": "d1d1"},
+        lineage=lineage or [],
+        run_mode="resume_if_incomplete",
+    )
+
+
+def _artifacts(local: Path) -> tuple[str, str]:
+    """A complete dataset and an incomplete study named after it, as stages write them;
+    the study's owner is a process of an earlier notebook session on another host."""
+    index = ArtifactIndex(local)
+    dataset = begin_artifact(
+        index,
+        OutputLayout(local),
+        kind="dataset",
+        stage="data",
+        backbone="any",
+        key="data-5e1f",
+        fingerprints={"source_fp": "5e1f"},
+        run_mode="reuse_if_exists",
+    ).handle
+    (dataset.dir / "train.jsonl").write_text('{"id": "d1"}\n', encoding="utf-8")
+    dataset.complete()
+    study = _begin_study(local, [dataset.id]).handle
+    assert index.claim(study.id, "colab-old-session:4242", is_stale=lambda _owner: True)
+    study.update_extra({"study_name": "t-tiny-v1"})
+    index.close()
+    return dataset.id, study.id
+
+
+def test_pull_registers_restored_artifacts_so_an_incomplete_one_resumes(
+    roots: tuple[Path, Path],
+) -> None:
+    local, backup = roots
+    dataset_id, study_id = _artifacts(local)
+    store = BackupStore(backup, local)
+    store.push([Path("data"), Path("hpo")])
+    # Before the session ended, the foreign owner kept anyone else from resuming it.
+    kept_out = _begin_study(local)
+    assert kept_out.action == "new" and kept_out.handle.manifest.variant == 2
+
+    shutil.rmtree(local)  # a new notebook session: the disk, index included, is gone
+    local.mkdir()
+    unindexed = store.pull(reindex=False)
+    assert len(unindexed.copied) == 3 and unindexed.registered == []
+    assert not (local / INDEX_NAME).exists()
+
+    shutil.rmtree(local)
+    local.mkdir()
+    report = store.pull()
+    assert sorted(report.registered) == sorted([dataset_id, study_id])
+    assert report.refreshed == [] and report.index_errors == []
+    index = ArtifactIndex(local)
+    restored = index.get(study_id)
+    assert (restored.status, restored.owner) == ("incomplete", None)
+    assert [a.id for a in index.lineage(study_id, strict=True)] == [dataset_id]
+    resumed = _begin_study(local)
+    assert resumed.action == "resume"
+    assert resumed.handle.id == study_id
+    assert resumed.handle.dir == local / "hpo" / "tiny" / "t-tiny" / "v1"
+    assert resumed.handle.manifest.extra["study_name"] == "t-tiny-v1"
+    assert index.allocate_variant("hpo", "tiny", "t-tiny") == 2  # numbering goes on
+
+    again = store.pull()
+    assert again.copied == [] and again.registered == []
+
+
+def test_pull_refreshes_an_index_row_older_than_the_restored_manifest(
+    roots: tuple[Path, Path],
+) -> None:
+    local, backup = roots
+    _, study_id = _artifacts(local)
+    store = BackupStore(backup, local)
+    index = ArtifactIndex(local)
+    row = index.get(study_id)
+    handle = ArtifactHandle(dir=row.path, manifest=row.manifest, index=index)
+    handle.update_extra({"trials_done": 2})
+    store.push([handle.dir])
+    stale = handle.manifest.touched(extra={"trials_done": 1})
+    stale = stale.model_copy(update={"updated_at": handle.manifest.updated_at - timedelta(hours=1)})
+    index.update(stale)  # as if the index lagged behind the session that pushed
+    (handle.dir / ARTIFACT_MANIFEST).unlink()
+    report = store.pull()
+    assert report.registered == [] and report.refreshed == [study_id]
+    assert index.get(study_id).manifest.extra["trials_done"] == 2
+
+
+def test_pull_does_not_reindex_a_backup_inside_the_output_root(tmp_path: Path) -> None:
+    local = tmp_path / "outputs"
+    _artifacts(local)
+    store = BackupStore(local / "backup", local)
+    store.push([Path("data")])
+    shutil.rmtree(local / "data")
+    report = store.pull()
+    assert [Path(p).name for p in report.copied] == [ARTIFACT_MANIFEST, "train.jsonl"]
+    assert report.registered == []
+    assert "lies inside it" in report.index_errors[0]
+
+
+def test_cli_pull_reports_the_artifacts_it_registered(roots: tuple[Path, Path]) -> None:
+    local, backup = roots
+    dataset_id, study_id = _artifacts(local)
+    BackupStore(backup, local).push([Path("data"), Path("hpo")])
+    shutil.rmtree(local)
+    app, _ = build_app()
+    common = ["--root", str(local), "--backup-root", str(backup)]
+    env = {"COLUMNS": "200", "NERP_PLATFORM": "local"}
+    pulled = CliRunner().invoke(app, ["backup", "pull", *common], env=env)
+    assert pulled.exit_code == 0, pulled.output
+    assert "3 copied" in pulled.output
+    assert "artifact index: 2 registered, 0 refreshed" in pulled.output
+    assert {a.id for a in ArtifactIndex(local).find()} == {dataset_id, study_id}

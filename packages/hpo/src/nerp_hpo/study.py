@@ -78,7 +78,13 @@ from nerp_hpo.space import BACKBONE_PARAM
 from nerp_hpo.storage import STUDY_DB_NAME, default_storage_url, redact_url
 from nerp_hpo.trials import TrialCallback, TrialCounts, count_trials, run_trials
 from nerp_hpo.workers import run_worker
-from nerp_infra.artifacts import ArtifactHandle, ArtifactIndex, Manifest, begin_artifact
+from nerp_infra.artifacts import (
+    MANIFEST_NAME,
+    ArtifactHandle,
+    ArtifactIndex,
+    Manifest,
+    begin_artifact,
+)
 from nerp_infra.config import ExperimentConfig, RunMode
 from nerp_infra.paths import OutputLayout
 from nerp_training.data import PreparedDataset, folds_fingerprint, prepare_dataset
@@ -93,8 +99,15 @@ logger = logging.getLogger("nerp_hpo")
 
 
 def _backup_callback(
-    backup_root: Path | None, output_root: Path, artifact_dir: Path, storage_url: str
+    backup_root: Path | None,
+    output_root: Path,
+    artifact_dir: Path,
+    storage_url: str,
+    also: list[Path],
 ) -> TrialCallback | None:
+    """Push what a new session needs to resume the study: its database, folds, manifest,
+    best trial, refit and report, plus ``also`` (the dataset it names as lineage, a
+    tracking database under the output root)."""
     if backup_root is None:
         return None
     from nerp_infra.backup import BackupStore
@@ -102,7 +115,7 @@ def _backup_callback(
     store = BackupStore(backup_root, output_root)
 
     def backup(study: optuna.Study, _trial: Any) -> None:
-        paths: list[Path] = [artifact_dir / FOLDS_FILE, artifact_dir / "nerp.json"]
+        paths: list[Path] = [artifact_dir / FOLDS_FILE, artifact_dir / MANIFEST_NAME, *also]
         if storage_url == default_storage_url(artifact_dir):
             paths.append(artifact_dir / STUDY_DB_NAME)
         best = best_trial_summary(study)
@@ -116,6 +129,17 @@ def _backup_callback(
         store.backup_after([p for p in paths if p.exists()])()
 
     return backup
+
+
+def _local_tracking_db(tracking_uri: str | None, root: Path) -> list[Path]:
+    """The MLflow SQLite database when it lives under the output root (the default), where
+    a lost session would take the study's runs with it; a server or a database elsewhere
+    keeps them already."""
+    prefix = "sqlite:///"
+    if tracking_uri is None or not tracking_uri.startswith(prefix):
+        return []
+    db = Path(tracking_uri[len(prefix) :]).absolute()
+    return [db] if db.is_relative_to(root.absolute()) else []
 
 
 def run_studies(
@@ -184,8 +208,10 @@ def run_study(
     ``worker``: join the incomplete study with the same fingerprints as one more
     worker (no refit, no completion; the study's own process does those). ``n_trials``
     overrides ``hpo.n_trials``. ``backup_root`` copies the study database, folds, best
-    checkpoint and refit to that folder after every trial. ``trainer`` replaces
-    ``train_model`` (same keyword arguments), for tests and benchmarks.
+    checkpoint, refit, the dataset and a local MLflow database to that folder after every
+    trial; ``nerp backup pull`` in a new session restores them and this resumes the
+    study. ``trainer`` replaces ``train_model`` (same keyword arguments), for tests and
+    benchmarks.
     """
     console = console or Console(quiet=not progress)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -340,9 +366,16 @@ def _run_owned_study(
         f"{hpo.sampler.type}, pruner {hpo.pruner.type}"
     )
     callbacks: list[TrialCallback] = [TrialProgress(console, budget=plan.budget, enabled=progress)]
-    backup = _backup_callback(backup_root, root, handle.dir, storage_url)
+    backup = _backup_callback(
+        backup_root,
+        root,
+        handle.dir,
+        storage_url,
+        also=[dataset.artifact_dir, *_local_tracking_db(tracking_uri, root)],
+    )
     if backup is not None:
         callbacks.append(backup)
+    _remember_parent_run(index, handle, study_name)
     with tracker.parent(
         index=index,
         params={
@@ -377,6 +410,16 @@ def _run_owned_study(
             trainer=trainer,
             backup=backup,
         )
+
+
+def _remember_parent_run(index: ArtifactIndex, handle: ArtifactHandle, study_name: str) -> None:
+    """A study restored from a backup comes with a fresh index that has forgotten its
+    MLflow parent run; the manifest still names it, so the resumed study logs to the same
+    run (or starts a new one if the tracking store lost it too)."""
+    run_key = f"hpo-parent:{study_name}"  # StudyTracker.parent's run key
+    known = handle.manifest.extra.get("mlflow_parent_run_id")
+    if isinstance(known, str) and known and index.get_run_id(run_key) is None:
+        index.set_run_id(run_key, known)
 
 
 def _finish_study(

@@ -9,6 +9,11 @@ current. What is current is decided by size and sha256, recorded in a manifest
 SQLite files (Optuna study, artifact index, MLflow) are usually open and in WAL mode, where the
 main file alone misses committed data; they are copied through SQLite's backup API, which
 gives a consistent snapshot while other connections keep writing.
+
+A pull that restores artifact folders (their ``nerp.json``) registers them in the artifact
+index of the local root (:meth:`~nerp_infra.artifacts.ArtifactIndex.reindex`): the index of a
+new session does not know them otherwise, so stages would neither reuse nor resume them. The
+index itself is not backed up; it is rebuilt from the manifests, which are the truth.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from typing import Any, Literal
 from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from nerp_infra.artifacts import MANIFEST_NAME as ARTIFACT_MANIFEST_NAME
+from nerp_infra.artifacts import ArtifactIndex
 from nerp_infra.platform import PlatformName, detect_platform
 
 logger = logging.getLogger(__name__)
@@ -108,6 +115,12 @@ class BackupReport:
     kept: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     bytes_copied: int = 0
+    registered: list[str] = field(default_factory=list)
+    """Pull: ids of restored artifacts the local index did not know and now does."""
+    refreshed: list[str] = field(default_factory=list)
+    """Pull: ids whose index row was older than the restored manifest."""
+    index_errors: list[str] = field(default_factory=list)
+    """Pull: manifests that could not be registered, each with its file and reason."""
 
 
 @dataclass(frozen=True)
@@ -343,11 +356,20 @@ class BackupStore:
         logger.info("backed up %s (%d bytes)", rel, digest.size)
 
     def pull(
-        self, paths: Iterable[Path | str] | None = None, *, force: bool = False
+        self,
+        paths: Iterable[Path | str] | None = None,
+        *,
+        force: bool = False,
+        reindex: bool = True,
     ) -> BackupReport:
         """Restore backed-up files that are missing or older locally; skip current ones.
 
         A local file changed after its backup is kept (listed in ``kept``) unless ``force``.
+        When the pulled files include artifact manifests (restored now or already current),
+        the local artifact index registers every manifest under the local root it lacks
+        (``registered``, ``refreshed``, ``index_errors``), unless ``reindex`` is False.
+        Registered artifacts have no owner, so an incomplete one, whose process was in an
+        earlier session, can be resumed.
         """
         report = BackupReport(action="pull")
         with self._lock:
@@ -360,7 +382,30 @@ class BackupStore:
             report.missing += [r for r in roots if not any(self._matches(s, [r]) for s in selected)]
         for rel in selected:
             self._pull_one(rel, manifest.files[rel], report, force=force)
+        if reindex and any(Path(rel).name == ARTIFACT_MANIFEST_NAME for rel in selected):
+            self._register_artifacts(report)
         return report
+
+    def _register_artifacts(self, report: BackupReport) -> None:
+        if self.backup_root.is_relative_to(self.local_root):
+            report.index_errors.append(
+                f"restored artifacts were not registered in the index of {self.local_root}: "
+                f"the backup root {self.backup_root} lies inside it, and a reindex would "
+                "register the backup's copies as well; move the backup root out of the "
+                "output root"
+            )
+            return
+        with ArtifactIndex(self.local_root) as index:
+            found = index.reindex()
+        report.registered += found.added
+        report.refreshed += found.updated
+        report.index_errors += found.errors
+        if found.added or found.updated:
+            logger.info(
+                "artifact index: %d registered, %d refreshed",
+                len(found.added),
+                len(found.updated),
+            )
 
     def _pull_one(self, rel: str, record: FileRecord, report: BackupReport, *, force: bool) -> None:
         source = self.backup_root / rel

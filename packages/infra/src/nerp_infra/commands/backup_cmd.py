@@ -127,6 +127,13 @@ def _print_report(report: BackupReport, store: BackupStore) -> None:
         f"{len(report.skipped)} current, {len(report.kept)} kept, "
         f"{len(report.missing)} not found"
     )
+    if report.action == "pull":
+        console.print(
+            f"artifact index: {len(report.registered)} registered, "
+            f"{len(report.refreshed)} refreshed"
+        )
+        for error in report.index_errors:
+            console.print(f"[red]not registered:[/] {error}", highlight=False)
 
 
 @app.command()
@@ -157,15 +164,27 @@ def pull(
     force: Annotated[
         bool, typer.Option("--force", help="Also overwrite files changed locally.")
     ] = False,
+    reindex: Annotated[
+        bool,
+        typer.Option(
+            "--reindex/--no-reindex",
+            help="Register restored artifacts (their nerp.json) in the output root's "
+            "artifact index, so stages reuse or resume them.",
+        ),
+    ] = True,
 ) -> None:
-    """Restore files that are missing or older locally; current files are skipped."""
+    """Restore files that are missing or older locally; current files are skipped.
+
+    Restored artifacts are registered in the artifact index, so an interrupted study or
+    training resumes where its backup left off.
+    """
     store = _store(root, backup_root)
     try:
-        report = store.pull(_resolve(paths, store), force=force)
+        report = store.pull(_resolve(paths, store), force=force, reindex=reindex)
     except BackupError as exc:
         raise _fail(str(exc)) from exc
     _print_report(report, store)
-    if report.missing:
+    if report.missing or report.index_errors:
         raise typer.Exit(code=1)
 
 
