@@ -1,4 +1,5 @@
-"""The pipeline's convert stage and the Azure ML conversion job (built, never submitted)."""
+"""The pipeline's convert stage and the Azure ML conversion job (built, and run on a local
+stand-in of the workspace)."""
 
 from __future__ import annotations
 
@@ -92,6 +93,42 @@ def test_azureml_dry_run_writes_a_job_that_load_job_accepts(
     assert yaml.safe_load(path.read_text())["tags"]["nerp.lineage"] == model_id
     resolved = load_experiment(tmp_path / "jobs" / "experiment.resolved.yaml")
     assert resolved.conversion.quantize is False  # the job converts with the same settings
+
+
+def test_azureml_submission_records_the_package_the_job_made(
+    toy_artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job runs for real on a local stand-in of the workspace (``nerp convert`` on the
+    uploaded model); the package comes back into the local index, a child of the model,
+    with the job named in its manifest, and a local rerun of the stage reuses it."""
+    import nerp_infra.azureml
+    from nerp_infra.azureml import AZUREML_JOB_EXTRA, Workspace, WorkspaceSettings
+    from nerp_infra.azureml.local import LocalMLClient
+
+    root = tmp_path / "root"
+    model_id = _register_final_model(toy_artifact, root)
+    client = LocalMLClient(
+        tmp_path / "workspace",
+        env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'workspace-mlflow.db'}"},
+    )
+    settings = WorkspaceSettings(subscription_id="s", resource_group="rg", workspace_name="ws")
+    monkeypatch.setattr(
+        nerp_infra.azureml, "connect_workspace", lambda *_: Workspace(settings, client)
+    )
+
+    result = convert_stage(_context(root, target="azureml"))
+
+    assert result.status == "submitted"
+    (job,) = client.jobs.jobs.values()
+    (package_id,) = result.artifact_ids
+    package = ArtifactIndex(root).get(package_id)
+    assert package.manifest.kind == "onnx_package"
+    assert package.manifest.lineage == [model_id]
+    assert package.manifest.extra[AZUREML_JOB_EXTRA]["job_name"] == job.name
+    assert (package.path / "model.onnx").is_file() or list(package.path.glob("*.onnx"))
+    assert package.path.relative_to(root).parts[0] == "convert"
+    again = convert_stage(_context(root))  # same conv_fp: the remote package is reused
+    assert again.status == "reused" and again.artifact_ids == (package_id,)
 
 
 def test_convert_command_dry_run(toy_artifact: Path, tmp_path: Path) -> None:

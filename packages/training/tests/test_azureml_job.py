@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from nerp_infra.artifacts import ArtifactIndex, begin_artifact, read_manifest
+from nerp_infra.artifacts import ArtifactIndex, begin_artifact
 from nerp_infra.azureml import AzureJobSpecError, validate_job_yaml
 from nerp_infra.config import ExperimentConfig, load_experiment
 from nerp_infra.paths import ANY_BACKBONE, OutputLayout
@@ -65,32 +64,57 @@ def test_the_default_environment_installs_nerp_training(
     assert job.environment is not None
 
 
-def test_the_jobs_command_trains_on_its_inputs(
-    tmp_path: Path, final_experiment: Load, environment: object
+def test_the_stage_submits_the_job_and_records_the_model_it_made(
+    tmp_path: Path, final_experiment: Load, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = final_experiment("tracking.enabled=false", "train.epochs=1")
+    """``--target azureml`` end to end, the job run by a local stand-in of the workspace:
+    the dataset goes up as a data asset, ``nerp train`` runs the job's own command, and
+    the model comes back into the local index, a child of the local dataset."""
+    import io
+
+    from rich.console import Console
+
+    import nerp_infra.azureml
+    from nerp_infra.azureml import AZUREML_JOB_EXTRA, Workspace, WorkspaceSettings
+    from nerp_infra.azureml.local import LocalMLClient
+    from nerp_infra.pipeline import StageContext
+    from nerp_training.azureml_job import run_training_job
+
+    config = final_experiment("train.epochs=1")
     root = tmp_path / "local"
-    dataset = prepare_dataset(
-        config.data, index=ArtifactIndex(root), layout=OutputLayout(root), run_mode="force_new"
+    index, layout = ArtifactIndex(root), OutputLayout(root)
+    dataset = prepare_dataset(config.data, index=index, layout=layout, run_mode="force_new")
+    workspace_db = tmp_path / "workspace-mlflow.db"
+    client = LocalMLClient(
+        tmp_path / "workspace", env={"MLFLOW_TRACKING_URI": f"sqlite:///{workspace_db}"}
     )
-    written = write_training_job(
-        config, tmp_path / "jobs", dataset_dir=dataset.artifact_dir, environment=environment
+    settings = WorkspaceSettings(subscription_id="s", resource_group="rg", workspace_name="ws")
+    monkeypatch.setattr(
+        nerp_infra.azureml, "connect_workspace", lambda *_: Workspace(settings, client)
     )
-    job = validate_job_yaml(written[JOB_KEY])
-    assert job.inputs["dataset"].type == "uri_folder"
-    # run the command as Azure ML would, with the inputs and the output mounted locally
-    outputs = tmp_path / "job-outputs"
-    command = (
-        job.command.replace("${{inputs.config}}", str(written["config"]))
-        .replace("${{inputs.dataset}}", str(dataset.artifact_dir))
-        .replace("${{outputs.artifacts}}", str(outputs))
+    ctx = StageContext(
+        config=config,
+        output_root=root,
+        index=index,
+        layout=layout,
+        console=Console(file=io.StringIO()),
+        target="azureml",
     )
-    args = shlex.split(command)
-    assert args[:2] == ["nerp", "train"]
-    result = CliRunner().invoke(_cli(), args[2:])
-    assert result.exit_code == 0, result.output
-    (model,) = ArtifactIndex(outputs).find(kind="model")
-    assert read_manifest(model.path).lineage == [dataset.artifact_id]
+
+    result = run_training_job(ctx)
+
+    assert result.status == "submitted"
+    (job,) = client.jobs.jobs.values()
+    assert job.status == "Completed"
+    assert job.inputs["dataset"] == str(dataset.artifact_dir)  # via the data asset
+    (model,) = index.find(kind="model")
+    assert result.artifact_ids == (model.id,)
+    assert model.path.is_relative_to(root)
+    assert (model.path / "model" / "config.json").is_file()
+    assert model.manifest.lineage == [dataset.artifact_id]
+    assert model.manifest.extra[AZUREML_JOB_EXTRA]["job_name"] == job.name
+    assert model.manifest.extra[AZUREML_JOB_EXTRA]["studio_url"] == job.studio_url
+    assert workspace_db.is_file()  # the job's MLflow runs went to the workspace
 
 
 def test_best_selected_is_resolved_into_the_champions_settings(

@@ -12,12 +12,14 @@ Only building is covered by tests (``--dry-run``: YAML written, then loaded back
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nerp_infra.config import ExperimentConfig, dump_config
 
 if TYPE_CHECKING:
+    from nerp_infra.artifacts import IndexedArtifact
     from nerp_infra.pipeline import StageContext, StageResult
 
 __all__ = [
@@ -35,12 +37,15 @@ JOB_KEY = "conversion"
 """File stem of the job YAML (``conversion.yml``)."""
 ENVIRONMENT_NAME = "nerp-deploy-convert"
 CONVERT_STAGE = "convert"
+OUTPUT_NAME = "package"
+"""The job output the ONNX package is written to."""
 
 
 def conversion_command() -> str:
     """``nerp convert`` on the job's inputs, writing the package into its output folder."""
     return (
-        "nerp convert ${{inputs.model}} --out ${{outputs.package}} --experiment ${{inputs.config}}"
+        f"nerp convert ${{{{inputs.model}}}} --out ${{{{outputs.{OUTPUT_NAME}}}}} "
+        "--experiment ${{inputs.config}}"
     )
 
 
@@ -88,7 +93,7 @@ def build_conversion_job(
         environment=environment,
         display_name=display_name or f"convert-{config.name}",
         inputs={"model": model, "config": Path(config_file)},
-        outputs={"package": None},
+        outputs={OUTPUT_NAME: None},
         tags=tags,
         description=(
             f"nerp conversion to ONNX (opset {conversion.opset}, "
@@ -143,38 +148,55 @@ def write_conversion_job(
     return {"config": config_file, **written}
 
 
-def submit_conversion_job(config: ExperimentConfig, model_dir: Path, out_dir: Path) -> Any:
-    """Upload the model (a data asset versioned by its spec_fp), submit, wait; the job."""
-    from nerp_infra.artifacts import read_manifest
+def submit_conversion_job(
+    config: ExperimentConfig, model_dir: Path, out_dir: Path, *, output_root: Path
+) -> tuple[Any, list[IndexedArtifact]]:
+    """Upload the model (a data asset versioned by its artifact id), submit, wait, and record
+    the ONNX package the job made in ``output_root``'s index (with the job in its
+    manifest). Returns the finished job and the recorded package.
+    """
+    from nerp_infra.artifacts import ArtifactIndex, read_manifest
     from nerp_infra.azureml import (
-        create_ml_client,
+        connect_workspace,
         ensure_data_asset,
         ensure_environment,
-        find_config_json,
-        load_workspace_settings,
+        record_job_outputs,
         submit_and_wait,
     )
+    from nerp_infra.paths import OutputLayout
 
-    settings = load_workspace_settings(config_json=find_config_json())
-    ml_client = create_ml_client(settings)
+    workspace = connect_workspace()
     manifest = read_manifest(model_dir)
-    fingerprint = manifest.fingerprints.get("spec_fp") or manifest.id
+    # Keyed by the artifact id, not spec_fp: a retrain with the same settings makes other
+    # weights, and must not be mistaken for the model already uploaded.
     model = ensure_data_asset(
-        ml_client, name=f"{config.name}-model", path=model_dir, data_fp=fingerprint
+        workspace.ml_client,
+        name=f"{config.name}-model",
+        path=model_dir,
+        data_fp=hashlib.sha256(manifest.id.encode()).hexdigest(),
     )
     job = build_conversion_job(
         config,
         config_file=_resolved_config(config, out_dir),
         model=model,
-        environment=ensure_environment(ml_client, default_environment()),
+        environment=ensure_environment(workspace.ml_client, default_environment()),
         lineage=[manifest.id],
-        settings=settings,
+        settings=workspace.settings,
     )
-    return submit_and_wait(ml_client, job)
+    finished = submit_and_wait(workspace.ml_client, job)
+    recorded = record_job_outputs(
+        workspace.ml_client,
+        finished,
+        OUTPUT_NAME,
+        ArtifactIndex(output_root),
+        OutputLayout(output_root, config.paths.layout),
+    )
+    return finished, recorded
 
 
 def run_conversion_job(ctx: StageContext, model_dir: Path) -> StageResult:
-    """The ``convert`` stage on ``--target azureml``: write the job (dry run) or submit it."""
+    """The ``convert`` stage on ``--target azureml``: write the job (dry run), or submit it
+    and record the package it made in the local index."""
     from nerp_infra.pipeline import StageResult
 
     out = ctx.job_dir or ctx.output_root / "azureml-jobs"
@@ -185,9 +207,15 @@ def run_conversion_job(ctx: StageContext, model_dir: Path) -> StageResult:
             summary=f"dry run: wrote {written[JOB_KEY]}",
             details={"conversion job": str(written[JOB_KEY])},
         )
-    finished = submit_conversion_job(ctx.config, model_dir, out)
+    finished, recorded = submit_conversion_job(
+        ctx.config, model_dir, out, output_root=ctx.output_root
+    )
     return StageResult(
         status="submitted",
-        summary=f"Azure ML job {finished.name} completed",
-        details={"conversion job": str(finished.studio_url or finished.name)},
+        artifact_ids=tuple(item.id for item in recorded),
+        summary=f"Azure ML job {finished.name} completed; package {recorded[0].id}",
+        details={
+            "conversion job": str(finished.studio_url or finished.name),
+            "onnx package": str(recorded[0].path),
+        },
     )

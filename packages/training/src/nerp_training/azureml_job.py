@@ -42,6 +42,8 @@ __all__ = [
 JOB_KEY = "final_training"
 """File stem of the job YAML (``final_training.yml``)."""
 ENVIRONMENT_NAME = "nerp-training"
+OUTPUT_NAME = "artifacts"
+"""The job output the model artifact is written to (an output root of its own)."""
 
 
 def job_experiment(
@@ -80,7 +82,10 @@ def job_experiment(
 
 def training_command(*, with_dataset: bool) -> str:
     """``nerp train`` on the job's inputs, writing into its output folder."""
-    command = "nerp train ${{inputs.config}} --output-root ${{outputs.artifacts}} --no-progress"
+    command = (
+        f"nerp train ${{{{inputs.config}}}} --output-root ${{{{outputs.{OUTPUT_NAME}}}}} "
+        "--no-progress"
+    )
     return f"{command} --dataset ${{{{inputs.dataset}}}}" if with_dataset else command
 
 
@@ -122,7 +127,7 @@ def build_training_job(
         environment=environment,
         display_name=display_name or f"train-{config.name}",
         inputs=inputs,
-        outputs={"artifacts": None},
+        outputs={OUTPUT_NAME: None},
         tags=tags,
         description=(
             f"nerp final training of {config.model.backbone} "
@@ -206,16 +211,15 @@ def run_training_job(ctx: StageContext) -> StageResult:
             details={"final training job": str(written[JOB_KEY])},
         )
     from nerp_infra.azureml import (
-        create_ml_client,
+        connect_workspace,
         ensure_data_asset,
         ensure_environment,
-        find_config_json,
-        load_workspace_settings,
+        record_job_outputs,
         submit_and_wait,
     )
 
-    settings = load_workspace_settings(config_json=find_config_json())
-    ml_client = create_ml_client(settings)
+    workspace = connect_workspace()
+    ml_client = workspace.ml_client
     dataset: Path | str | None = None
     if found is not None:
         dataset = ensure_data_asset(
@@ -236,11 +240,18 @@ def run_training_job(ctx: StageContext) -> StageResult:
         environment=ensure_environment(ml_client, default_environment()),
         dataset=dataset,
         lineage=lineage,
-        settings=settings,
+        settings=workspace.settings,
     )
     finished = submit_and_wait(ml_client, job)
+    recorded = record_job_outputs(ml_client, finished, OUTPUT_NAME, ctx.index, ctx.layout)
+    models = [item for item in recorded if item.manifest.kind == "model"]
     return StageResult(
         status="submitted",
-        summary=f"Azure ML job {finished.name} completed",
-        details={"final training job": str(finished.studio_url or finished.name)},
+        artifact_ids=tuple(item.id for item in recorded),
+        summary=f"Azure ML job {finished.name} completed; model "
+        + (", ".join(item.id for item in models) or "missing"),
+        details={
+            "final training job": str(finished.studio_url or finished.name),
+            **{f"model {item.manifest.backbone}": str(item.path) for item in models},
+        },
     )

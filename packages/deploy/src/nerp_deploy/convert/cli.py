@@ -40,18 +40,21 @@ def _azureml(
     from nerp_infra.azureml import AzureMLError
     from nerp_infra.platform import detect_platform
 
-    out = job_dir or cfg.paths.resolve_root(detect_platform()) / "azureml-jobs"
+    root = cfg.paths.resolve_root(detect_platform())
+    out = job_dir or root / "azureml-jobs"
     try:
         if dry_run:
             for name, path in write_conversion_job(cfg, out, model=checkpoint).items():
                 typer.echo(f"{name}: {path}")
             return
-        finished = submit_conversion_job(cfg, checkpoint, out)
+        finished, recorded = submit_conversion_job(cfg, checkpoint, out, output_root=root)
     except ImportError as exc:
         raise _error(f"{exc}; Azure ML jobs need pip install 'nerp-deploy[azure]'") from None
     except AzureMLError as exc:
         raise _error(str(exc)) from None
     typer.echo(f"Azure ML job {finished.name} completed: {finished.studio_url or ''}")
+    for package in recorded:
+        typer.echo(str(package.path))
 
 
 def convert(

@@ -37,7 +37,9 @@ from nerp_infra.azureml.outputs import (
 from nerp_infra.azureml.runtime import TERMINAL_STATUSES, submit_and_wait
 from nerp_infra.azureml.workspace import (
     DEFAULT_COMPUTE,
+    Workspace,
     WorkspaceSettings,
+    connect_workspace,
     create_credential,
     create_ml_client,
     find_config_json,
@@ -55,11 +57,13 @@ __all__ = [
     "AzureMLError",
     "AzureMLSettingsError",
     "JobProvenance",
+    "Workspace",
     "WorkspaceSettings",
     "as_job",
     "asset_ref",
     "build_environment",
     "command_job",
+    "connect_workspace",
     "create_credential",
     "create_ml_client",
     "data_asset_version",

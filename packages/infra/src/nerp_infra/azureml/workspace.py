@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -204,3 +205,21 @@ def create_ml_client(
         workspace_name=settings.workspace_name,
         **client_kwargs,
     )
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The settings a job is built with and the client it is submitted through."""
+
+    settings: WorkspaceSettings
+    ml_client: Any
+
+
+def connect_workspace(config: Mapping[str, Any] | None = None) -> Workspace:
+    """Settings from ``config``, the environment or the nearest ``config.json``, and a client.
+
+    Every ``--target azureml`` submission goes through here, so one place decides where
+    the workspace comes from (and tests can stand in a local client for it).
+    """
+    settings = load_workspace_settings(config, config_json=find_config_json())
+    return Workspace(settings=settings, ml_client=create_ml_client(settings))
