@@ -187,18 +187,20 @@ def record_job_outputs(
     layout: OutputLayout,
     *,
     extra: Mapping[str, Any] | None = None,
+    require_new: bool = True,
 ) -> list[IndexedArtifact]:
     """Download ``output_name`` of the finished ``job`` and import its new artifacts.
 
-    Raises :class:`AzureMLError` when the output holds no new artifact: a job that
-    completed without producing what it was for is a failure the caller must see.
+    With ``require_new`` (the default), an output holding no new artifact raises
+    :class:`AzureMLError`: a job that completed without producing what it was for is a
+    failure the caller must see.
     """
     provenance = JobProvenance.of(job, output_name)
     layout.root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".azureml-download-", dir=layout.root) as tmp:
         folder = download_job_output(ml_client, provenance.job_name, output_name, Path(tmp))
         imported = import_artifacts(folder, index, layout, provenance, extra=extra)
-    if not imported:
+    if require_new and not imported:
         raise AzureMLError(
             f"Azure ML job {provenance.job_name!r} completed but its output {output_name!r} "
             "holds no new nerp artifact (no nerp.json the local index lacks)"

@@ -18,14 +18,16 @@ NATIVE_AZUREML_STAGES = frozenset({"hpo", "train", "convert"})
 LOCAL_STAGES = frozenset({"data"})
 """Stages that run locally even on ``--target azureml`` (the dataset is uploaded from here)."""
 ENVIRONMENT_NAME = "nerp-pipeline"
+OUTPUT_NAME = "outputs"
+"""The job output: the output root as the job left it."""
 
 
 def stage_command(stage: str) -> str:
     """Copy the previous outputs into this job's output folder, then run the one stage."""
     return (
-        "cp -r ${{inputs.outputs_in}}/. ${{outputs.outputs}} && "
+        f"cp -r ${{{{inputs.outputs_in}}}}/. ${{{{outputs.{OUTPUT_NAME}}}}} && "
         f"nerp pipeline ${{{{inputs.experiment}}}} --only {stage} "
-        "--output-root ${{outputs.outputs}}"
+        f"--output-root ${{{{outputs.{OUTPUT_NAME}}}}}"
     )
 
 
@@ -51,17 +53,18 @@ def build_stage_job(ctx: StageContext, stage: str, *, experiment_file: Path) -> 
         environment=_environment(),  # type: ignore[arg-type]
         display_name=f"{ctx.config.name}-{stage}",
         inputs={"experiment": experiment_file, "outputs_in": ctx.output_root},
-        outputs={"outputs": None},
+        outputs={OUTPUT_NAME: None},
         tags=build_tags(stage=stage),
         description=f"nerp pipeline stage {stage} of {ctx.config.name}",
     )
 
 
 def run_stage_on_azureml(ctx: StageContext, stage: str) -> StageResult:
-    """Write (``--dry-run``) or submit the generic job of ``stage``."""
+    """Write (``--dry-run``) or submit the generic job of ``stage``; after the job, the
+    artifacts it added to its copy of the output root are recorded in the local index."""
     from nerp_infra.azureml import (
-        create_ml_client,
-        load_workspace_settings,
+        connect_workspace,
+        record_job_outputs,
         submit_and_wait,
         write_job_yamls,
     )
@@ -77,10 +80,19 @@ def run_stage_on_azureml(ctx: StageContext, stage: str) -> StageResult:
         return StageResult(
             status="skipped", summary=f"job written to {path}", details={f"{stage} job": str(path)}
         )
-    client = create_ml_client(load_workspace_settings(None))
-    finished = submit_and_wait(client, job)
+    workspace = connect_workspace()
+    finished = submit_and_wait(workspace.ml_client, job)
+    # A stage that found its result already there adds nothing: that is not an error here.
+    recorded = record_job_outputs(
+        workspace.ml_client, finished, OUTPUT_NAME, ctx.index, ctx.layout, require_new=False
+    )
     return StageResult(
         status="submitted",
-        summary=f"Azure ML job {finished.name} {finished.status}",
-        details={f"{stage} job": str(getattr(finished, "studio_url", None) or finished.name)},
+        artifact_ids=tuple(item.id for item in recorded),
+        summary=f"Azure ML job {finished.name} {finished.status}; "
+        f"{len(recorded)} artifact(s) recorded",
+        details={
+            f"{stage} job": str(getattr(finished, "studio_url", None) or finished.name),
+            **{f"{item.manifest.kind} {item.id}": str(item.path) for item in recorded},
+        },
     )
