@@ -27,6 +27,7 @@ __all__ = [
     "HPO_STAGE",
     "StudyTracker",
     "mirror_tags",
+    "parent_run_key",
 ]
 
 HPO_STAGE = "hpo"
@@ -45,6 +46,11 @@ def _tag_value(value: Any) -> str:
 def mirror_tags(prefix: str, attrs: Mapping[str, Any]) -> dict[str, str]:
     """Optuna attributes as MLflow tags ``<prefix>.<name>`` (values JSON, capped)."""
     return {f"{prefix}.{key}": _tag_value(value) for key, value in attrs.items()}
+
+
+def parent_run_key(study_name: str) -> str:
+    """The index's key for a study's MLflow parent run (how a resumed study finds it)."""
+    return f"hpo-parent:{study_name}"
 
 
 @dataclass
@@ -88,7 +94,7 @@ class StudyTracker:
             self.naming.render("hpo_parent", **self._names()),
             tags=self._tags(role="parent"),
             prefix=self.prefix,
-            run_key=f"hpo-parent:{self.study_name}",
+            run_key=parent_run_key(self.study_name),
             index=index,
         ) as run_id:
             self.parent_run_id = run_id

@@ -51,7 +51,7 @@ from nerp_hpo.plan import (
 from nerp_hpo.progress import TrialProgress
 from nerp_hpo.refit import REFIT_DIR, refit_done, run_refit
 from nerp_hpo.reports import best_trial_summary, write_study_report
-from nerp_hpo.runs import HPO_STAGE, mirror_tags
+from nerp_hpo.runs import HPO_STAGE, mirror_tags, parent_run_key
 from nerp_hpo.session import (
     ATTR_ARTIFACT_DIR,
     ATTR_ARTIFACT_ID,
@@ -416,7 +416,7 @@ def _remember_parent_run(index: ArtifactIndex, handle: ArtifactHandle, study_nam
     """A study restored from a backup comes with a fresh index that has forgotten its
     MLflow parent run; the manifest still names it, so the resumed study logs to the same
     run (or starts a new one if the tracking store lost it too)."""
-    run_key = f"hpo-parent:{study_name}"  # StudyTracker.parent's run key
+    run_key = parent_run_key(study_name)
     known = handle.manifest.extra.get("mlflow_parent_run_id")
     if isinstance(known, str) and known and index.get_run_id(run_key) is None:
         index.set_run_id(run_key, known)
