@@ -208,3 +208,23 @@ def test_two_workers_share_one_postgresql_study_without_duplicates(
     numbers = [int(name.split("-")[1]) for name in starts]
     assert sorted(numbers) == sorted(t.number for t in complete)  # each trial ran once
     assert len({round(t.params["x"], 12) for t in complete}) == budget  # no repeated draws
+
+
+def test_a_study_folder_restored_under_another_root_uses_its_own_database(
+    tmp_path: Path, tiny_experiment: Callable[..., Any]
+) -> None:
+    from nerp_hpo.plan import storage_for
+
+    config = tiny_experiment()
+    moved = tmp_path / "laptop" / "hpo" / "tiny" / "k" / "v1"
+    moved.mkdir(parents=True)
+    _new_study(default_storage_url(moved))  # the restored optuna.db
+    colab = {"storage_url_full": "sqlite:////content/drive/outputs/hpo/tiny/k/v1/optuna.db"}
+    assert storage_for(config, colab, moved) == default_storage_url(moved)
+
+    server = {"storage_url_full": "postgresql+psycopg://u@db:5432/optuna"}
+    assert storage_for(config, server, moved) == server["storage_url_full"]
+    elsewhere = tmp_path / "shared.db"
+    _new_study(f"sqlite:///{elsewhere}")
+    kept = {"storage_url_full": f"sqlite:///{elsewhere}"}
+    assert storage_for(config, kept, moved) == kept["storage_url_full"]

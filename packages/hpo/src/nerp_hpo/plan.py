@@ -202,6 +202,20 @@ def storage_for(config: ExperimentConfig, extra: Mapping[str, Any], directory: P
     where its trials are), else as configured, else the SQLite file in the artifact.
     URLs with a password are not recorded; they come from the config every time."""
     recorded = extra.get("storage_url_full")
+    local = default_storage_url(directory)
     if isinstance(recorded, str) and recorded:
+        if _moved_sqlite(recorded, local):
+            return local  # the artifact was restored or copied under another output root
         return recorded
-    return config.hpo.storage or default_storage_url(directory)
+    return config.hpo.storage or local
+
+
+def _moved_sqlite(recorded: str, local: str) -> bool:
+    """The recorded study database is an artifact's own SQLite file that is gone, and this
+    artifact folder holds one: the folder moved (a backup pulled elsewhere, a copied root)."""
+    prefix = "sqlite:///"
+    if not recorded.startswith(prefix) or recorded == local:
+        return False
+    gone = not Path(recorded.removeprefix(prefix)).exists()
+    same_name = Path(recorded.removeprefix(prefix)).name == Path(local.removeprefix(prefix)).name
+    return gone and same_name and Path(local.removeprefix(prefix)).is_file()
