@@ -27,7 +27,7 @@ from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
 
 PACKAGES = ("infra", "training", "hpo", "deploy", "eval")
-SHIM_FUNCTIONS = {"deprecated_names", "moved_module"}
+SHIM_FUNCTIONS = {"deprecated_names", "deprecated_option", "moved_module"}
 UNRELEASED = "## [Unreleased]"
 RELEASED_HEADING = re.compile(r"^## \[(?P<version>\d+\.\d+\.\d+)\] - (?P<date>\d{4}-\d{2}-\d{2})$")
 VERSION_LINE = re.compile(r'^version = "(?P<version>[^"]+)"$', re.MULTILINE)

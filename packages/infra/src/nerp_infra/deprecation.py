@@ -22,6 +22,7 @@ __all__ = [
     "NerpDeprecationWarning",
     "Shim",
     "deprecated_names",
+    "deprecated_option",
     "moved_module",
     "registered_shims",
     "warn_deprecated",
@@ -40,7 +41,7 @@ class Shim:
     new: str
     since: str
     removed_in: str
-    kind: Literal["name", "module"]
+    kind: Literal["name", "module", "option"]
 
     def message(self) -> str:
         return (
@@ -73,6 +74,12 @@ def registered_shims() -> tuple[Shim, ...]:
 
 def warn_deprecated(shim: Shim, stacklevel: int = 3) -> None:
     warnings.warn(shim.message(), NerpDeprecationWarning, stacklevel=stacklevel)
+
+
+def deprecated_option(old: str, new: str, *, since: str, removed_in: str) -> Shim:
+    """Register a renamed command-line option; the command calls :func:`warn_deprecated`
+    with it when the old spelling is used (the release tool finds it like other shims)."""
+    return _register(Shim(old=old, new=new, since=since, removed_in=removed_in, kind="option"))
 
 
 def _resolve(target: str) -> object:

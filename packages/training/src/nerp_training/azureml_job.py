@@ -190,16 +190,22 @@ def write_training_job(
     return {"config": config_file, **written}
 
 
-def run_training_job(ctx: StageContext) -> StageResult:
-    """The ``train`` stage on ``--target azureml``: write the job (dry run) or submit it.
+def run_training_job(ctx: StageContext, dataset_dir: Path | None = None) -> StageResult:
+    """The ``train`` stage on ``--target azureml``: write the job (dry run), or submit it and
+    record the model it made in the local index.
 
-    The dataset is the newest complete dataset artifact in the output root (the ``data``
-    stage runs before ``train``).
+    The dataset is ``dataset_dir`` (an artifact folder), else the newest complete dataset
+    artifact in the output root (the ``data`` stage runs before ``train``).
     """
+    from nerp_infra.artifacts import read_manifest
     from nerp_infra.pipeline import StageResult
 
-    found = ctx.index.latest("dataset", status="complete")
-    dataset_dir = found.path if found is not None else None
+    if dataset_dir is not None:
+        dataset_fp = read_manifest(dataset_dir).fingerprints.get("data_fp")
+    else:
+        found = ctx.index.latest("dataset", status="complete")
+        dataset_dir = found.path if found is not None else None
+        dataset_fp = found.manifest.fingerprints.get("data_fp") if found is not None else None
     if ctx.dry_run:
         out = ctx.job_dir or ctx.output_root / "azureml-jobs"
         written = write_training_job(
@@ -221,12 +227,11 @@ def run_training_job(ctx: StageContext) -> StageResult:
     workspace = connect_workspace()
     ml_client = workspace.ml_client
     dataset: Path | str | None = None
-    if found is not None:
+    if dataset_dir is not None:
+        if not dataset_fp:
+            raise AzureJobSpecError(f"{dataset_dir}: the dataset manifest has no data_fp")
         dataset = ensure_data_asset(
-            ml_client,
-            name=f"{ctx.config.name}-dataset",
-            path=found.path,
-            data_fp=found.manifest.fingerprints["data_fp"],
+            ml_client, name=f"{ctx.config.name}-dataset", path=dataset_dir, data_fp=dataset_fp
         )
     index = ctx.index if ctx.config.final_training.source == "best_selected" else None
     resolved, lineage = job_experiment(ctx.config, index)

@@ -2,8 +2,9 @@
 
 ``--source``, ``--run-mode`` and ``--nproc`` are shorthands for ``--set
 final_training.<key>=...``, so they are validated (and recorded) like any config key.
-``--azureml-job DIR`` builds the Azure ML command job for the same configs instead of
-training (written as YAML and checked with the SDK; nothing is submitted).
+``--target azureml`` runs the same training as an Azure ML command job: submitted, waited
+for and its model recorded in the local index, or with ``--dry-run`` written as YAML and
+checked with the SDK.
 """
 
 from __future__ import annotations
@@ -14,11 +15,24 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from nerp_infra.config import ExperimentArgument, SetOption, load_experiment_or_exit
+from nerp_infra.config import (
+    ExperimentArgument,
+    ExperimentConfig,
+    SetOption,
+    load_experiment_or_exit,
+)
+from nerp_infra.deprecation import deprecated_option, warn_deprecated
 
 __all__ = ["train"]
 
 err_console = Console(stderr=True)
+
+AZUREML_JOB_OPTION = deprecated_option(
+    "nerp train --azureml-job DIR",
+    "nerp train --target azureml --dry-run --job-dir DIR",
+    since="0.1.0",
+    removed_in="0.2.0",
+)
 
 
 def train(
@@ -64,12 +78,28 @@ def train(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
     ] = True,
+    target: Annotated[
+        str, typer.Option(help="local, or azureml (an Azure ML command job).")
+    ] = "local",
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="With --target azureml: write the job YAML, submit none."),
+    ] = False,
+    job_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--job-dir",
+            metavar="DIR",
+            help="Folder for the Azure ML job YAML (default: <output root>/azureml-jobs).",
+        ),
+    ] = None,
     azureml_job: Annotated[
         Path | None,
         typer.Option(
             "--azureml-job",
             metavar="DIR",
-            help="Write the Azure ML command job (YAML) for this training to DIR; no training.",
+            hidden=True,
+            help="Deprecated: --target azureml --dry-run --job-dir DIR.",
         ),
     ] = None,
 ) -> None:
@@ -95,16 +125,16 @@ def train(
         TrainingError,
     )
     if azureml_job is not None:
-        from nerp_infra.azureml import AzureMLError
-        from nerp_training.azureml_job import write_training_job
-
-        try:
-            written = write_training_job(cfg, azureml_job, dataset_dir=dataset)
-        except (AzureMLError, *known) as exc:
-            err_console.print(f"[red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(1) from None
-        for name, path in written.items():
-            typer.echo(f"{name}: {path}")
+        warn_deprecated(AZUREML_JOB_OPTION)
+        target, dry_run, job_dir = "azureml", True, azureml_job
+    if target not in ("local", "azureml"):
+        err_console.print(f"[red]error:[/] --target {target!r}: must be local or azureml")
+        raise typer.Exit(2)
+    if dry_run and target != "azureml":
+        err_console.print("[red]error:[/] --dry-run only applies with --target azureml")
+        raise typer.Exit(2)
+    if target == "azureml":
+        _on_azureml(cfg, output_root, dataset, dry_run=dry_run, job_dir=job_dir, known=known)
         return
     from nerp_training.final import run_final_training
 
@@ -122,3 +152,38 @@ def train(
         typer.echo(f"validation {metric} {outcome.metrics[metric]:.4f}")
     if outcome.mlflow_run_id:
         typer.echo(f"mlflow run {outcome.mlflow_run_id}")
+
+
+def _on_azureml(
+    cfg: ExperimentConfig,
+    output_root: Path | None,
+    dataset: Path | None,
+    *,
+    dry_run: bool,
+    job_dir: Path | None,
+    known: tuple[type[Exception], ...],
+) -> None:
+    from nerp_infra.azureml import AzureMLError
+    from nerp_infra.pipeline.runner import open_context
+    from nerp_training.azureml_job import run_training_job
+
+    ctx = open_context(
+        cfg,
+        output_root=output_root,
+        target="azureml",
+        dry_run=dry_run,
+        job_dir=job_dir,
+        console=err_console,
+    )
+    failures: tuple[type[Exception], ...] = (AzureMLError, *known)
+    try:
+        result = run_training_job(ctx, dataset_dir=dataset)
+    except ImportError as exc:
+        err_console.print(f"[red]error:[/] {exc}; pip install 'nerp-training[azure]'")
+        raise typer.Exit(1) from None
+    except failures as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    typer.echo(result.summary)
+    for label, value in result.details.items():
+        typer.echo(f"{label}: {value}")
