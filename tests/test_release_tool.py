@@ -77,6 +77,14 @@ def test_bump_refused_while_a_due_shim_remains(workspace_copy: Path) -> None:
         release.bump(workspace_copy, "deploy", "minor", "2026-11-23", dry_run=True, lock=False)
 
 
+def test_a_deprecated_cli_option_holds_back_the_release_that_removes_it(
+    workspace_copy: Path,
+) -> None:
+    # nerp-training's `--azureml-job` is declared with deprecated_option(removed_in="0.2.0")
+    with pytest.raises(release.ReleaseError, match=r"train_cmd.py:\d+: shim due for removal"):
+        release.bump(workspace_copy, "training", "minor", "2026-11-23", dry_run=True, lock=False)
+
+
 def test_check_reports_inconsistencies(workspace_copy: Path) -> None:
     changelog = workspace_copy / "packages/hpo/CHANGELOG.md"
     changelog.write_text(changelog.read_text() + "\n## [0.3.0] - 2026-01-01\n\n- later\n")
