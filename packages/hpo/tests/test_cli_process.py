@@ -3,6 +3,7 @@ joining by study name and storage, and one configuration evaluated with ``nerp h
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -145,6 +146,15 @@ def test_nerp_hpo_trial_scores_one_configuration_on_a_single_split(
     history = mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "f1_micro")
     assert [m.step for m in history] == [0, 1, 2]  # two epochs, then the CV value
     assert history[-1].value == pytest.approx(run.data.metrics["cv_mean"])
+
+    # trial.json: what the record of an Azure ML sweep reads from each child's output.
+    written = json.loads((output / "trial.json").read_text(encoding="utf-8"))
+    assert written["complete"] is True and written["objective_metric"] == "f1_micro"
+    assert written["params"] == {"learning_rate": 0.03, "batch_size": 8}
+    assert written["value"] == pytest.approx(run.data.metrics["cv_mean"])
+    assert len(written["fold_scores"]) == 1
+    assert written["fold_scores"][0] == pytest.approx(written["value"])
+    assert written["intermediate"] == {str(m.step): pytest.approx(m.value) for m in history[:-1]}
 
 
 def test_nerp_hpo_trial_rejects_values_outside_the_space(

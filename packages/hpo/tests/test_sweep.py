@@ -170,7 +170,7 @@ def test_dry_run_writes_a_sweep_yaml_that_load_job_accepts(
         ],
     )
     assert result.exit_code == 0, result.output
-    job = load_job(source=out / "hpo_sweep.yml")
+    job: Any = load_job(source=out / "hpo_sweep.yml")
     assert type(job).__name__ == "SweepJob"
     assert job.objective.primary_metric == "f1_micro"
     assert job.objective.goal.lower() == "maximize"
@@ -196,3 +196,72 @@ def test_dry_run_flags_are_checked(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["run", "--target", "aws"])
     assert result.exit_code == 2
     assert "must be local or azureml" in result.output
+
+
+# -- recording a finished sweep: children as Optuna trials -----------------------------
+
+
+def _complete(params: dict[str, Any], value: float = 0.5) -> dict[str, Any]:
+    return {
+        "complete": True,
+        "value": value,
+        "fold_scores": [value - 0.1, value + 0.1],
+        "cv_std": 0.1,
+        "params": params,
+        "intermediate": {0: value - 0.1, 1: value + 0.1},
+    }
+
+
+def test_children_become_trials_with_azure_drawn_values_in_the_study_space(
+    tiny_experiment: Callable[..., Any],
+) -> None:
+    from optuna.trial import TrialState
+
+    from nerp_hpo.space import build_distributions
+    from nerp_hpo.sweep_record import AZUREML_CHILD_ATTR, ChildResult, child_trial
+
+    space = build_distributions(tiny_experiment().hpo)
+    # Azure draws loguniform as exp(uniform(ln low, ln high)): the top can overshoot by an ulp.
+    high = math.exp(math.log(3e-2))
+    drawn = {"learning_rate": high, "batch_size": 16.0}  # a QUniform-style float for an int
+    done = child_trial(ChildResult("sweep_0", "Completed", drawn, _complete(drawn)), space)
+    assert done.state == TrialState.COMPLETE and done.value == 0.5
+    assert done.params == {"learning_rate": pytest.approx(3e-2), "batch_size": 16}
+    assert done.params["learning_rate"] <= 3e-2
+    assert done.user_attrs[AZUREML_CHILD_ATTR] == "sweep_0"
+    assert done.user_attrs["fold_scores"] == [0.4, 0.6]
+    assert done.intermediate_values == {0: 0.4, 1: 0.6}
+
+    partial = {**_complete({"learning_rate": 0.01, "batch_size": 8}), "complete": False}
+    partial["value"] = None
+    partial["intermediate"] = {0: 0.2}
+    cancelled = child_trial(ChildResult("sweep_1", "Canceled", partial["params"], partial), space)
+    assert cancelled.state == TrialState.PRUNED and cancelled.value is None
+    assert cancelled.intermediate_values == {0: 0.2}
+    assert cancelled.user_attrs["pruned_at_step"] == 0
+
+    failed = child_trial(
+        ChildResult("sweep_2", "Failed", {"learning_rate": 0.01, "batch_size": 8}, None, "boom"),
+        space,
+    )
+    assert failed.state == TrialState.FAIL and failed.user_attrs["nerp_error"] == "boom"
+    assert failed.params == {"learning_rate": 0.01, "batch_size": 8}
+
+    # A value the study's space cannot hold is not silently clipped: the trial fails.
+    wrong = {"learning_rate": 0.5, "batch_size": 8}
+    outside = child_trial(ChildResult("sweep_3", "Completed", wrong, _complete(wrong)), space)
+    assert outside.state == TrialState.FAIL and outside.params == {}
+    assert "learning_rate" in outside.user_attrs["nerp_error"]
+    assert outside.user_attrs["azureml_params"]["learning_rate"] == "0.5"
+
+
+def test_one_sweep_is_one_study(tiny_experiment: Callable[..., Any]) -> None:
+    from nerp_hpo.errors import HpoError
+    from nerp_hpo.sweep_record import sweep_study_plan
+
+    with pytest.raises(HpoError, match="submit one sweep per backbone"):
+        sweep_study_plan(tiny_experiment({"hpo": {"backbones": ["tiny", "minilm"]}}))
+    searched = sweep_study_plan(
+        tiny_experiment({"hpo": {"backbones": ["tiny", "minilm"], "study_per_backbone": False}})
+    )
+    assert searched.backbone == "all" and "backbone" in searched.distributions

@@ -2,6 +2,10 @@
 
 The dataset is prepared locally first, so the sweep trains on exactly the dataset
 artifact a local study would (uploaded once as a data asset versioned by its data_fp).
+When the sweep ends it is recorded as a local study artifact
+(:mod:`nerp_hpo.sweep_record`); a complete study with the same fingerprints already in
+the index is reused instead of submitting (unless the run mode is ``force_new``), as a
+local ``nerp hpo run`` would.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nerp_hpo.plan import StudyOutcome, outcome_from_manifest
 from nerp_hpo.sweep import (
     DATASET_ASSET,
     DEFAULT_MAX_CONCURRENT_TRIALS,
@@ -19,8 +24,16 @@ from nerp_hpo.sweep import (
     write_code_dir,
     write_sweep_job,
 )
+from nerp_hpo.sweep_record import (
+    find_recorded_study,
+    record_sweep,
+    sweep_failure,
+    sweep_study_plan,
+)
 from nerp_infra.artifacts import ArtifactIndex
-from nerp_infra.config import ExperimentConfig
+from nerp_infra.azureml.errors import AzureJobError, AzureJobTimeout
+from nerp_infra.azureml.outputs import AZUREML_JOB_EXTRA
+from nerp_infra.config import ExperimentConfig, RunMode
 from nerp_infra.paths import OutputLayout
 from nerp_training.data import PreparedDataset, prepare_dataset
 
@@ -29,11 +42,14 @@ __all__ = ["SweepSubmission", "prepare_sweep_dataset", "submit_sweep", "write_sw
 
 @dataclass(frozen=True)
 class SweepSubmission:
-    """A submitted (and finished) sweep job: its name and final status."""
+    """A finished sweep and the study artifact that records it; or, with ``status``
+    ``reused``, the complete study that made submitting unnecessary (``name`` is then the
+    sweep that study was recorded from, if it was)."""
 
-    name: str
+    name: str | None
     status: str
     studio_url: str | None
+    study: StudyOutcome
 
 
 def prepare_sweep_dataset(config: ExperimentConfig, output_root: Path) -> PreparedDataset:
@@ -71,10 +87,21 @@ def submit_sweep(
     ml_client: Any = None,
     settings: Any = None,
     timeout_s: float | None = None,
+    run_mode: RunMode | None = None,
+    console: Any = None,
+    trainer: Any = None,
 ) -> SweepSubmission:
-    """Register the dataset and environment (reused when unchanged), submit the sweep and
-    wait for it; Ctrl-C cancels the remote job."""
+    """Register the dataset and environment (reused when unchanged), submit the sweep,
+    wait for it (Ctrl-C cancels the remote job) and record it as a study artifact.
+
+    ``run_mode`` defaults to ``hpo.run_mode``; anything but ``force_new`` reuses a
+    complete study with the same fingerprints without submitting. A sweep that ends
+    without a complete trial raises :class:`~nerp_hpo.errors.HpoError` naming each
+    child's status and error, and records nothing. ``trainer`` replaces ``train_model``
+    for the local refit (tests).
+    """
     from nerp_infra.azureml import (
+        connect_workspace,
         create_ml_client,
         ensure_data_asset,
         ensure_environment,
@@ -83,10 +110,25 @@ def submit_sweep(
         submit_and_wait,
     )
 
-    if settings is None:
-        settings = load_workspace_settings(config_json=find_config_json())
-    client = ml_client if ml_client is not None else create_ml_client(settings)
+    study_plan = sweep_study_plan(config)  # refuses what one sweep cannot be, before any upload
     dataset = prepare_sweep_dataset(config, output_root)
+    if (run_mode or config.hpo.run_mode) != "force_new":
+        found = find_recorded_study(ArtifactIndex(output_root), study_plan, dataset)
+        if found is not None:
+            source = found.manifest.extra.get(AZUREML_JOB_EXTRA) or {}
+            return SweepSubmission(
+                name=source.get("job_name"),
+                status="reused",
+                studio_url=source.get("studio_url"),
+                study=outcome_from_manifest(found.manifest, found.path, "reuse"),
+            )
+    if ml_client is None and settings is None:
+        workspace = connect_workspace()
+        client, settings = workspace.ml_client, workspace.settings
+    else:
+        if settings is None:
+            settings = load_workspace_settings(config_json=find_config_json())
+        client = ml_client if ml_client is not None else create_ml_client(settings)
     data_ref = ensure_data_asset(
         client, name=DATASET_ASSET, path=dataset.artifact_dir, data_fp=dataset.data_fp
     )
@@ -100,11 +142,27 @@ def submit_sweep(
         max_concurrent_trials=max_concurrent_trials,
         settings=settings,
     )
-    finished = submit_and_wait(client, job, timeout_s=timeout_s)
+    try:
+        finished = submit_and_wait(client, job, timeout_s=timeout_s)
+    except AzureJobTimeout:
+        raise
+    except AzureJobError as exc:
+        raise sweep_failure(client, exc) from exc
+    study = record_sweep(
+        config,
+        finished,
+        client,
+        output_root=output_root,
+        dataset=dataset,
+        budget=job.limits.max_total_trials,
+        trainer=trainer,
+        console=console,
+    )
     services = getattr(finished, "services", None) or {}
     studio = services.get("Studio")
     return SweepSubmission(
         name=str(finished.name),
         status=str(finished.status),
-        studio_url=getattr(studio, "endpoint", None),
+        studio_url=getattr(studio, "endpoint", None) or getattr(finished, "studio_url", None),
+        study=study,
     )

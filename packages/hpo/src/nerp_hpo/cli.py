@@ -59,11 +59,12 @@ StorageOption = Annotated[
 @contextmanager
 def _errors() -> Iterator[None]:
     """Known failures as one readable line and exit status 1 (tracebacks are for bugs)."""
+    from nerp_infra.azureml.errors import AzureMLError
     from nerp_training.data.records import DataError
 
     try:
         yield
-    except (HpoError, SearchSpaceError, ConfigError, DataError) as exc:
+    except (HpoError, SearchSpaceError, ConfigError, DataError, AzureMLError) as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
 
@@ -154,9 +155,20 @@ def run(
                 work_dir=root / "azureml-jobs",
                 budget=n_trials,
                 max_concurrent_trials=max_concurrent,
+                run_mode="force_new" if force else None,
+                console=console,
             )
         )
-        console.print(f"sweep {submitted.name}: {submitted.status} {submitted.studio_url or ''}")
+        study = submitted.study
+        best = f"{study.best_value:.4f}" if study.best_value is not None else "-"
+        console.print(
+            f"sweep {submitted.name or '-'}: {submitted.status} {submitted.studio_url or ''}\n"
+            f"[bold]{study.study_name}[/] ({study.action}): best "
+            f"{config.hpo.objective_metric} {best}"
+            + (f", refit {study.refit_checkpoint}" if study.refit_checkpoint else "")
+            + f"\n  artifact {study.artifact_id} at {study.artifact_dir}",
+            highlight=False,
+        )
         return
     from nerp_hpo.study import run_studies, run_study
     from nerp_infra.backup import default_backup_root
@@ -398,13 +410,15 @@ def trial(
         typer.Option("--dataset", help="Dataset artifact folder (default: prepare it)."),
     ] = None,
     output: Annotated[
-        Path, typer.Option("--output", help="Scratch folder for fold training.")
+        Path,
+        typer.Option("--output", help="Folder for trial.json and the fold training scratch."),
     ] = Path("outputs/hpo-trial"),
 ) -> None:
-    """Cross-validate one configuration and log its score to MLflow.
+    """Cross-validate one configuration; log its score to MLflow and write trial.json.
 
-    This is what each trial of an Azure ML sweep runs; locally it answers "how good is
-    this exact configuration" without a study.
+    This is what each trial of an Azure ML sweep runs (the sweep's record reads every
+    child's trial.json); locally it answers "how good is this exact configuration"
+    without a study.
     """
     from nerp_hpo.azure import prepare_sweep_dataset
     from nerp_hpo.single_trial import evaluate_params
@@ -425,11 +439,20 @@ def trial(
         with start_run(
             "hpo", f"hpo-{config.hpo.study_name}-trial", prefix=config.tracking.experiment_prefix
         ):
-            result = _run(lambda: evaluate_params(config, params, dataset=data, output_dir=output))
+            result = _run(
+                lambda: evaluate_params(
+                    config, params, dataset=data, output_dir=output, result_dir=output
+                )
+            )
     else:
         result = _run(
             lambda: evaluate_params(
-                config, params, dataset=data, output_dir=output, log_to_mlflow=False
+                config,
+                params,
+                dataset=data,
+                output_dir=output,
+                log_to_mlflow=False,
+                result_dir=output,
             )
         )
     console.print(

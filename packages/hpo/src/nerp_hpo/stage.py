@@ -22,12 +22,34 @@ def hpo_stage(context: StageContext) -> StageResult:
                 details={"hpo sweep job": str(written["hpo_sweep"])},
             )
         submitted = submit_sweep(
-            config, output_root=context.output_root, work_dir=context.output_root / "azureml-jobs"
+            config,
+            output_root=context.output_root,
+            work_dir=context.output_root / "azureml-jobs",
+            run_mode=context.run_mode(config.hpo.run_mode),
+            console=context.console,
         )
+        study = submitted.study
+        best = (
+            f"{config.hpo.objective_metric} {study.best_value:.4f}"
+            if study.best_value is not None
+            else "no best value"
+        )
+        reused = submitted.status == "reused"
         return StageResult(
-            status="submitted",
-            summary=f"sweep {submitted.name} {submitted.status}",
-            details={"hpo sweep": submitted.studio_url or submitted.name},
+            status="reused" if reused else "submitted",
+            artifact_ids=(study.artifact_id,),
+            summary=(
+                f"reused study {study.study_name}: {best}"
+                if reused
+                else f"sweep {submitted.name} {submitted.status}: {best}"
+            ),
+            details={
+                "hpo sweep": submitted.studio_url or submitted.name or "-",
+                f"hpo {study.study_name}": (
+                    f"{best} (trial {(study.best_trial or {}).get('number')}), "
+                    f"refit {study.refit_checkpoint or '-'}"
+                ),
+            },
         )
     outcomes = run_studies(
         config,

@@ -43,6 +43,7 @@ from nerp_infra.config import (
 __all__ = [
     "DEFAULT_MAX_CONCURRENT_TRIALS",
     "MAX_CHOICES",
+    "TRIAL_OUTPUT",
     "SweepPlan",
     "azure_search_space",
     "build_sweep_job",
@@ -61,6 +62,8 @@ MAX_CHOICES = 1000
 CONFIG_FILE = "experiment.yaml"
 """The resolved experiment inside the job's code folder."""
 DATASET_ASSET = "nerp-dataset"
+TRIAL_OUTPUT = "trial"
+"""The named output of every trial: its ``trial.json`` (and fold scratch)."""
 DEFAULT_MAX_CONCURRENT_TRIALS = 4
 """Concurrent Azure trials (no config key yet; ``--max-concurrent`` on the CLI)."""
 _DEFAULT_MAX_TRIALS = 100
@@ -205,7 +208,7 @@ def trial_command(config: ExperimentConfig) -> str:
     options = " ".join(f"--param {name}=${{{{inputs.{name}}}}}" for name in params)
     return (
         f"nerp hpo trial {CONFIG_FILE} --dataset ${{{{inputs.dataset}}}} "
-        f"{options} --output ${{{{outputs.trial}}}}"
+        f"{options} --output ${{{{outputs.{TRIAL_OUTPUT}}}}}"
     )
 
 
@@ -263,7 +266,7 @@ def build_sweep_job(
         display_name=display_name or f"hpo-{config.hpo.study_name}",
         code=code_dir,
         inputs={"dataset": dataset, **_defaults(config)},
-        outputs={"trial": None},
+        outputs={TRIAL_OUTPUT: None},
         tags={"nerp.stage": "hpo", "nerp.study_name": config.hpo.study_name},
         description="; ".join(plan.warnings) or None,
         settings=settings,
