@@ -218,7 +218,7 @@ def test_children_become_trials_with_azure_drawn_values_in_the_study_space(
     from optuna.trial import TrialState
 
     from nerp_hpo.space import build_distributions
-    from nerp_hpo.sweep_record import AZUREML_CHILD_ATTR, ChildResult, child_trial
+    from nerp_hpo.sweep_children import AZUREML_CHILD_ATTR, ChildResult, child_trial
 
     space = build_distributions(tiny_experiment().hpo)
     # Azure draws loguniform as exp(uniform(ln low, ln high)): the top can overshoot by an ulp.

@@ -25,7 +25,7 @@ from nerp_hpo.errors import HpoError
 from nerp_hpo.plan import plan_study, storage_for
 from nerp_hpo.single_trial import TRIAL_FILE
 from nerp_hpo.study import run_study
-from nerp_hpo.sweep_record import AZUREML_CHILD_ATTR
+from nerp_hpo.sweep_children import AZUREML_CHILD_ATTR
 from nerp_infra.artifacts import ArtifactIndex
 from nerp_infra.azureml import WorkspaceSettings
 from nerp_infra.azureml.local import LocalMLClient

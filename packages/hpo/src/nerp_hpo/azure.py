@@ -24,12 +24,8 @@ from nerp_hpo.sweep import (
     write_code_dir,
     write_sweep_job,
 )
-from nerp_hpo.sweep_record import (
-    find_recorded_study,
-    record_sweep,
-    sweep_failure,
-    sweep_study_plan,
-)
+from nerp_hpo.sweep_children import sweep_failure
+from nerp_hpo.sweep_record import find_recorded_study, record_sweep, sweep_study_plan
 from nerp_infra.artifacts import ArtifactIndex
 from nerp_infra.azureml.errors import AzureJobError, AzureJobTimeout
 from nerp_infra.azureml.outputs import AZUREML_JOB_EXTRA

@@ -9,11 +9,10 @@ local study's: the same key, fingerprints (``data_fp``, ``space_fp``) and lineag
 local dataset artifact), so a later local run with the same settings reuses it instead of
 searching again.
 
-Trial states are what the child's result supports: COMPLETE when its ``trial.json`` holds
-the CV value; PRUNED when Azure cancelled it (early termination cancels children) with
-the intermediate values it had reported; FAIL otherwise (the child's error text is kept).
-Each trial's ``azureml_job`` user attribute names its child job; the manifest's
-``azureml_job`` extra (``nerp_infra.azureml.AZUREML_JOB_EXTRA``) names the sweep.
+Children become trials as :mod:`nerp_hpo.sweep_children` says (COMPLETE, PRUNED when
+Azure's early termination cancelled them, FAIL); each trial's ``azureml_job`` user
+attribute names its child job, and the manifest's ``azureml_job`` extra
+(``nerp_infra.azureml.AZUREML_JOB_EXTRA``) names the sweep.
 
 The refit follows ``hpo.refit`` as in a local study: the best trial is trained again
 here, on all CV documents, into ``refit/model``. Selection measures latency on that
@@ -27,35 +26,18 @@ child and records nothing.
 
 from __future__ import annotations
 
-import json
-import logging
-import math
-import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
 from optuna.trial import TrialState
 from rich.console import Console
 
 from nerp_hpo.errors import HpoError
 from nerp_hpo.folds import FOLDS_FILE, cv_documents, study_folds
-from nerp_hpo.objective import (
-    CV_MEAN_ATTR,
-    CV_STD_ATTR,
-    FOLD_SCORES_ATTR,
-    PRUNED_STEP_ATTR,
-)
 from nerp_hpo.plan import (
     REPORT_DIR,
     STUDY_KIND,
@@ -82,11 +64,16 @@ from nerp_hpo.session import (
     open_study,
     set_missing_attrs,
 )
-from nerp_hpo.single_trial import TRIAL_FILE, read_trial_file
 from nerp_hpo.space import BACKBONE_PARAM
 from nerp_hpo.storage import default_storage_url
 from nerp_hpo.sweep import TRIAL_OUTPUT
-from nerp_hpo.trials import ERROR_ATTR, count_trials
+from nerp_hpo.sweep_children import (
+    AZUREML_CHILD_ATTR,
+    child_trial,
+    collect_children,
+    no_complete_child,
+)
+from nerp_hpo.trials import count_trials
 from nerp_infra.artifacts import MANIFEST_NAME, ArtifactIndex, IndexedArtifact, begin_artifact
 from nerp_infra.azureml.outputs import AZUREML_JOB_EXTRA
 from nerp_infra.config import ExperimentConfig
@@ -94,43 +81,14 @@ from nerp_infra.paths import OutputLayout
 from nerp_training.data import PreparedDataset, folds_fingerprint
 
 __all__ = [
-    "AZUREML_CHILD_ATTR",
-    "AZUREML_STATUS_ATTR",
     "CHILD_RESULTS_DIR",
-    "ChildResult",
-    "child_trial",
-    "collect_children",
     "find_recorded_study",
     "record_sweep",
-    "sweep_failure",
     "sweep_study_plan",
 ]
 
-logger = logging.getLogger("nerp_hpo")
-
-AZUREML_CHILD_ATTR = "azureml_job"
-"""Trial user attribute: the Azure ML child job the trial ran as."""
-AZUREML_STATUS_ATTR = "azureml_status"
-"""Trial user attribute: the child job's final Azure ML status."""
 CHILD_RESULTS_DIR = "azureml"
 """Folder in the study artifact with each child's ``trial.json`` as downloaded."""
-_CANCELLED = frozenset({"Canceled", "CancelRequested"})
-_PARAM_KEYS = ("search_space_values", "hyperparameters")
-_RANGE_TOLERANCE = 1e-9
-
-
-@dataclass(frozen=True)
-class ChildResult:
-    """One child job of the sweep and what its ``trial`` output held."""
-
-    job_name: str
-    status: str
-    params: dict[str, Any]
-    """As the child ran them (``trial.json``), else as drawn (job properties), else empty."""
-    result: dict[str, Any] | None = None
-    """``trial.json`` read back, or None when the child left none."""
-    error: str | None = None
-    raw_file: Path | None = field(default=None, compare=False)
 
 
 def sweep_study_plan(config: ExperimentConfig, *, budget: int | None = None) -> StudyPlan:
@@ -174,235 +132,6 @@ def find_recorded_study(
         if item.manifest.fingerprints == wanted and (item.path / MANIFEST_NAME).is_file()
     ]
     return found[-1] if found else None
-
-
-def _natural(name: str) -> tuple[str, int, str]:
-    """Children ``<sweep>_<n>`` in trial order (``_10`` after ``_9``)."""
-    match = re.match(r"^(.*?)(\d+)$", name)
-    return (match.group(1), int(match.group(2)), name) if match else (name, -1, name)
-
-
-def _drawn_params(child: Any) -> dict[str, Any]:
-    """The values Azure drew for a child, from its properties or tags (a mapping or JSON
-    text); empty when neither has them (the child's ``trial.json`` is the better source)."""
-    for holder in (getattr(child, "properties", None), getattr(child, "tags", None)):
-        if not isinstance(holder, Mapping):
-            continue
-        for key in _PARAM_KEYS:
-            value = holder.get(key)
-            if isinstance(value, str):
-                try:
-                    value = json.loads(value)
-                except json.JSONDecodeError:
-                    continue
-            if isinstance(value, Mapping):
-                return {str(k).lstrip("-"): v for k, v in value.items()}
-    return {}
-
-
-def _download_trial(
-    ml_client: Any, job_name: str, target: Path, *, required: bool
-) -> tuple[Path | None, str | None]:
-    """(the downloaded ``trial.json`` or None, why not)."""
-    from nerp_infra.azureml import AzureMLError, download_job_output
-
-    try:
-        folder = download_job_output(ml_client, job_name, TRIAL_OUTPUT, target)
-    except AzureMLError as exc:
-        return None, str(exc)
-    except Exception as exc:  # a cancelled or failed child may have no output at all
-        if required:
-            raise
-        return None, f"its output {TRIAL_OUTPUT!r} could not be downloaded: {exc}"
-    path = folder / TRIAL_FILE
-    if not path.is_file():
-        return None, f"its output {TRIAL_OUTPUT!r} holds no {TRIAL_FILE}"
-    return path, None
-
-
-def _child_error(ml_client: Any, job_name: str) -> str | None:
-    """The child's error text from run history (a courtesy: None when unavailable)."""
-    try:
-        details = ml_client.jobs._runs_operations.get_run_details(job_name)
-    except Exception:
-        return None
-    root = getattr(getattr(details, "error", None), "error", None)
-    message = str(getattr(root, "message", None) or "").strip()
-    return message or None
-
-
-def collect_children(ml_client: Any, sweep_name: str, download_root: Path) -> list[ChildResult]:
-    """Every child job of the sweep with its downloaded ``trial.json``, in trial order.
-
-    A completed child whose output cannot be downloaded at all is an error (its result
-    would silently go missing); for the others a missing output is expected.
-    """
-    children = sorted(
-        ml_client.jobs.list(parent_job_name=sweep_name),
-        key=lambda child: _natural(str(child.name)),
-    )
-    results: list[ChildResult] = []
-    for child in children:
-        name, status = str(child.name), str(child.status)
-        path, problem = _download_trial(
-            ml_client, name, download_root / name, required=status == "Completed"
-        )
-        result = None
-        if path is not None:
-            try:
-                result = read_trial_file(path)
-            except HpoError as exc:
-                problem = str(exc)
-        params = dict(result["params"]) if result is not None else _drawn_params(child)
-        error = None
-        if result is None or not result["complete"]:
-            if status == "Completed":
-                error = problem or f"completed without a complete {TRIAL_FILE}"
-            elif status not in _CANCELLED:
-                error = _child_error(ml_client, name) or problem or f"child job {status}"
-        results.append(ChildResult(name, status, params, result, error, path))
-    return results
-
-
-def _param_value(value: Any, dist: BaseDistribution) -> Any:
-    """``value`` as ``dist`` holds it; ValueError when it is not in the distribution.
-
-    Azure draws log-uniform values as ``exp(uniform(ln low, ln high))``, which can land an
-    ulp outside the bounds; a value within a relative 1e-9 of a bound is put on it.
-    Integers drawn as floats (``QUniform``) become ints when they are whole."""
-    if isinstance(dist, CategoricalDistribution):
-        for choice in dist.choices:
-            if isinstance(choice, bool) or isinstance(value, bool):
-                if choice is value:
-                    return choice
-            elif choice == value:
-                return choice
-        raise ValueError(f"{value!r} is not one of {list(dist.choices)}")
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{value!r} is not a number")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{value!r} is not finite")
-    if isinstance(dist, IntDistribution | FloatDistribution):
-        low, high = float(dist.low), float(dist.high)
-        slack = _RANGE_TOLERANCE * max(abs(low), abs(high))
-        if not low - slack <= number <= high + slack:
-            raise ValueError(f"{value!r} is outside [{dist.low}, {dist.high}]")
-        number = min(max(number, low), high)
-        if isinstance(dist, IntDistribution):
-            rounded = round(number)
-            if abs(number - rounded) > 1e-6 or (rounded - dist.low) % dist.step:
-                raise ValueError(f"{value!r} is off the grid {dist.low}..{dist.high}/{dist.step}")
-            return int(rounded)
-        if dist.step is not None:
-            number = low + round((number - low) / dist.step) * dist.step
-            number = min(max(number, low), high)
-        return number
-    raise ValueError(f"unsupported distribution {type(dist).__name__}")
-
-
-def child_trial(
-    child: ChildResult, distributions: Mapping[str, BaseDistribution]
-) -> optuna.trial.FrozenTrial:
-    """The child as an Optuna trial (see the module doc for the state)."""
-    result = child.result or {}
-    attrs: dict[str, Any] = {
-        AZUREML_CHILD_ATTR: child.job_name,
-        AZUREML_STATUS_ATTR: child.status,
-    }
-    params: dict[str, Any] = {}
-    problems: list[str] = []
-    for name, raw in child.params.items():
-        dist = distributions.get(name)
-        if dist is None:
-            problems.append(f"{name}: not a dimension of hpo.search_space")
-            continue
-        try:
-            params[name] = _param_value(raw, dist)
-        except ValueError as exc:
-            problems.append(f"{name}: {exc}")
-    intermediate: dict[int, float] = dict(result.get("intermediate") or {})
-    scores = list(result.get("fold_scores") or [])
-    if result:
-        attrs[FOLD_SCORES_ATTR] = scores
-    complete = bool(result.get("complete")) and not problems and set(params) == set(distributions)
-    value: float | None = None
-    if complete:
-        state = TrialState.COMPLETE
-        value = float(result["value"])
-        attrs[CV_MEAN_ATTR] = value
-        attrs[CV_STD_ATTR] = result.get("cv_std")
-    elif child.status in _CANCELLED and not problems:
-        state = TrialState.PRUNED
-        if intermediate:
-            attrs[PRUNED_STEP_ATTR] = max(intermediate)
-    else:
-        state = TrialState.FAIL
-        reasons = [*problems, child.error or ""]
-        if result.get("complete") and not problems:
-            reasons.append("not every dimension has a value")
-        attrs[ERROR_ATTR] = "; ".join(r for r in reasons if r) or f"child job {child.status}"
-    if problems:
-        params = {}  # a trial's params must all lie in the study's space
-        attrs["azureml_params"] = {k: str(v) for k, v in child.params.items()}
-    return optuna.trial.create_trial(
-        state=state,
-        value=value,
-        params=params,
-        distributions={name: distributions[name] for name in params},
-        user_attrs=attrs,
-        intermediate_values=intermediate,
-    )
-
-
-def _no_complete_child(sweep_name: str, children: Iterable[ChildResult]) -> HpoError:
-    lines = [
-        f"{c.job_name}: {c.status}" + (f" ({_last_line(c.error)})" if c.error else "")
-        for c in children
-    ]
-    detail = "; ".join(lines) if lines else "it has no child jobs"
-    return HpoError(
-        f"Azure ML sweep {sweep_name!r} has no complete trial to record ({detail}); "
-        "nothing was recorded"
-    )
-
-
-def sweep_failure(ml_client: Any, error: Any) -> HpoError:
-    """The error for a sweep that ended without completing (``error`` is the
-    ``AzureJobError``), with each child's status and error: the sweep's own error rarely
-    says why its trials failed."""
-    children: list[ChildResult] = []
-    try:
-        listed = sorted(
-            ml_client.jobs.list(parent_job_name=error.job_name),
-            key=lambda child: _natural(str(child.name)),
-        )
-    except Exception as exc:  # the listing is a courtesy; the sweep's error still stands
-        logger.debug("could not list the children of %s: %s", error.job_name, exc)
-        listed = []
-    for child in listed:
-        name, status = str(child.name), str(child.status)
-        why = _child_error(ml_client, name) if status != "Completed" else None
-        children.append(ChildResult(name, status, {}, None, _last_line(why)))
-    detail = "; ".join(
-        f"{c.job_name}: {c.status}" + (f" ({c.error})" if c.error else "") for c in children
-    )
-    where = f"; studio: {error.studio_url}" if getattr(error, "studio_url", None) else ""
-    return HpoError(
-        f"Azure ML sweep {error.job_name!r} ended with status {error.status}"
-        + (f": {error.error}" if getattr(error, "error", None) else "")
-        + (f"; trials: {detail}" if detail else "")
-        + f"{where}; nothing was recorded"
-    )
-
-
-def _last_line(text: str | None, limit: int = 300) -> str | None:
-    """The last non-empty line of an error (a traceback's own message), shortened."""
-    if not text:
-        return None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    line = lines[-1] if lines else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _refit_extra(
@@ -462,7 +191,7 @@ def record_sweep(
         children = collect_children(ml_client, sweep_name, Path(tmp))
         trials = [child_trial(child, plan.distributions) for child in children]
         if not any(t.state == TrialState.COMPLETE for t in trials):
-            raise _no_complete_child(sweep_name, children)
+            raise no_complete_child(sweep_name, children)
         decision = begin_artifact(
             index,
             layout,
