@@ -99,7 +99,9 @@ def test_a_finished_job_s_artifact_is_recorded_with_lineage_and_the_job(
     client = LocalMLClient(tmp_path / "workspace")
     finished = submit_and_wait(client, _job(code_dir, dataset_id), poll_interval_s=0.01)
 
-    recorded = record_job_outputs(client, finished, "artifacts", index, layout)
+    recorded = record_job_outputs(
+        client, finished, "artifacts", index, layout, lineage=[dataset_id, "selection-1"]
+    )
 
     assert len(recorded) == 1
     model = recorded[0]
@@ -113,7 +115,8 @@ def test_a_finished_job_s_artifact_is_recorded_with_lineage_and_the_job(
         "studio_url": finished.studio_url,
         "experiment": "nerp",
     }
-    assert [a.id for a in index.lineage(model.id)][-1] == dataset_id
+    assert on_disk.lineage == [dataset_id, "selection-1"]  # the job's parent, then the added one
+    assert dataset_id in [a.id for a in index.lineage(model.id)]
     assert index.children(dataset_id)[-1].id == model.id
     assert not list(layout.root.glob(".azureml-download-*"))
 

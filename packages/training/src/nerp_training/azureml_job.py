@@ -248,7 +248,9 @@ def run_training_job(ctx: StageContext, dataset_dir: Path | None = None) -> Stag
         settings=workspace.settings,
     )
     finished = submit_and_wait(ml_client, job)
-    recorded = record_job_outputs(ml_client, finished, OUTPUT_NAME, ctx.index, ctx.layout)
+    recorded = record_job_outputs(
+        ml_client, finished, OUTPUT_NAME, ctx.index, ctx.layout, lineage=lineage
+    )
     models = [item for item in recorded if item.manifest.kind == "model"]
     return StageResult(
         status="submitted",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,12 +136,14 @@ def import_artifacts(
     provenance: JobProvenance,
     *,
     extra: Mapping[str, Any] | None = None,
+    lineage: Sequence[str] = (),
 ) -> list[IndexedArtifact]:
     """Move the artifacts under ``source`` that ``index`` lacks into ``layout`` and register them.
 
     Artifacts already known (the job's copies of its inputs) are left out. An artifact the
     job left incomplete is refused: recording it would let a later stage use half a result.
-    ``extra`` is merged into each imported manifest's ``extra``.
+    ``extra`` is merged into each imported manifest's ``extra``; ``lineage`` adds parents
+    the job could not know (the selection a job's settings were resolved from, locally).
     """
     imported: list[IndexedArtifact] = []
     for folder in _top_level_manifests(Path(source)):
@@ -158,8 +160,10 @@ def import_artifacts(
                 f"({manifest.extra.get('failure_reason', 'no failure reason recorded')})"
             )
         variant, target = _free_dir(index, layout, manifest)
+        parents = [*manifest.lineage, *(p for p in lineage if p not in manifest.lineage)]
         recorded = manifest.touched(
             variant=variant,
+            lineage=parents,
             extra={**manifest.extra, **(extra or {}), AZUREML_JOB_EXTRA: provenance.as_extra()},
         )
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -187,6 +191,7 @@ def record_job_outputs(
     layout: OutputLayout,
     *,
     extra: Mapping[str, Any] | None = None,
+    lineage: Sequence[str] = (),
     require_new: bool = True,
 ) -> list[IndexedArtifact]:
     """Download ``output_name`` of the finished ``job`` and import its new artifacts.
@@ -199,7 +204,7 @@ def record_job_outputs(
     layout.root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".azureml-download-", dir=layout.root) as tmp:
         folder = download_job_output(ml_client, provenance.job_name, output_name, Path(tmp))
-        imported = import_artifacts(folder, index, layout, provenance, extra=extra)
+        imported = import_artifacts(folder, index, layout, provenance, extra=extra, lineage=lineage)
     if require_new and not imported:
         raise AzureMLError(
             f"Azure ML job {provenance.job_name!r} completed but its output {output_name!r} "
