@@ -93,8 +93,9 @@ def run(
         Path | None,
         typer.Option(
             "--backup-root",
-            help="Copy the study database, folds, best checkpoint and refit here after "
-            "every trial (default on Colab/Kaggle: the platform's persistent folder).",
+            help="Copy the study database, folds, best checkpoint, refit, dataset and a local "
+            "MLflow database here after every trial; `nerp backup pull` restores them "
+            "(default on Colab/Kaggle: the platform's persistent folder).",
         ),
     ] = None,
     target: Annotated[
