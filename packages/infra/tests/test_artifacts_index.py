@@ -189,7 +189,11 @@ def test_moved_root_and_reindex(tmp_path: Path, index: ArtifactIndex, make: Make
     write_manifest(b_dir, read_manifest(b_dir).touched(status="failed"))
     (moved / "junk").mkdir()
     (moved / "junk" / "nerp.json").write_text("{")
+    staged = moved / "final_training" / "minilm" / "k" / ".v2.tmp"  # left by a crash
+    shutil.copytree(moved / "final_training" / "minilm" / "k" / "v1", staged)
+    write_manifest(staged, read_manifest(staged).touched(id="model-staged", variant=2))
     report = there.reindex()
+    assert "model-staged" not in there
     assert report.updated == [b.id]
     assert there.get(b.id).status == "failed"
     assert len(report.errors) == 1

@@ -45,8 +45,14 @@ MAKE_ARTIFACT = textwrap.dedent(
         run_mode="force_new",
     )
     decision.handle.path("weights.bin").write_bytes(b"remote weights")
-    if args.status == "complete":
+    if args.status in ("complete", "mixed"):
         decision.handle.complete(metrics={"f1": 0.5})
+    if args.status == "mixed":  # a second artifact the job did not finish
+        begin_artifact(
+            index, OutputLayout(args.output_root), kind="model", stage="train",
+            backbone="tiny", key="k2", fingerprints={"spec_fp": "cd" * 32},
+            run_mode="force_new",
+        )
     print("trained", decision.handle.id)
     """
 )
@@ -118,7 +124,7 @@ def test_a_finished_job_s_artifact_is_recorded_with_lineage_and_the_job(
     assert on_disk.lineage == [dataset_id, "selection-1"]  # the job's parent, then the added one
     assert dataset_id in [a.id for a in index.lineage(model.id)]
     assert index.children(dataset_id)[-1].id == model.id
-    assert not list(layout.root.glob(".azureml-download-*"))
+    assert not [p for p in layout.root.rglob(".*") if p.is_dir()]  # no staging left behind
 
 
 def test_a_taken_variant_moves_to_the_next_and_leaves_the_local_one_alone(
@@ -172,6 +178,21 @@ def test_an_incomplete_remote_artifact_is_refused_and_nothing_is_recorded(
         record_job_outputs(client, finished, "artifacts", index, layout)
     assert index.find(kind="model") == []
     assert not layout.artifact_dir("train", "tiny", "k1", 1).exists()
+
+
+def test_an_output_with_one_unfinished_artifact_records_none_of_them(
+    tmp_path: Path, code_dir: Path, local_root: tuple[ArtifactIndex, OutputLayout, str]
+) -> None:
+    index, layout, dataset_id = local_root
+    client = LocalMLClient(tmp_path / "workspace")
+    finished = submit_and_wait(
+        client, _job(code_dir, dataset_id, status="mixed"), poll_interval_s=0.01
+    )
+
+    with pytest.raises(AzureMLError, match=r"is incomplete, not complete"):
+        record_job_outputs(client, finished, "artifacts", index, layout)
+    assert index.find(kind="model") == []
+    assert not (layout.root / "train").exists()
 
 
 def test_a_missing_output_is_named(

@@ -567,10 +567,13 @@ class ArtifactIndex:
         """Register manifests found on disk that the index lacks, refresh stale rows.
 
         For output folders copied from another machine, or an index that was deleted;
-        the disk wins when its ``updated_at`` is newer.
+        the disk wins when its ``updated_at`` is newer. Hidden folders (a name starting
+        with ``.``: staging copies left by a crash) are skipped.
         """
         report = ReindexReport()
         for file in sorted(self.root.rglob(MANIFEST_NAME)):
+            if any(part.startswith(".") for part in file.relative_to(self.root).parts):
+                continue  # staging and scratch folders (hidden) are never artifacts
             try:
                 manifest = read_manifest(file)
             except ManifestError as exc:

@@ -56,7 +56,6 @@ class LocalJob:
     error: str | None = None
     output_dirs: dict[str, Path] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
-    submitted: Any = None
 
     @property
     def services(self) -> dict[str, Any]:
@@ -130,7 +129,7 @@ class _LocalJobs:
         real = as_job(job)
         spec = real._to_dict()
         name = real.name or f"nerp-local-{len(self.jobs) + 1}"
-        entity = self._new(name, spec, submitted=real)
+        entity = self._new(name, spec)
         if spec.get("type") == "sweep":
             self._run_sweep(entity, spec)
         else:

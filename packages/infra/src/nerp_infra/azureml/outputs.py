@@ -8,8 +8,8 @@ inside the manifests (the job's inputs carried their parents' manifests), so the
 links a remotely trained model to the local dataset and, through ``azureml_job``, to the job
 in the studio. Later local stages (convert after a remote train, …) find it like any other.
 
-The remote job's output root starts empty, so it numbers its artifacts from v1; an artifact
-whose variant is already taken locally gets the next free one. Nothing local is overwritten.
+The remote job's output root starts empty, so it numbers its artifacts from v1; locally each
+imported artifact gets the next variant the index reserves. Nothing local is overwritten.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from nerp_infra.artifacts import (
     MANIFEST_NAME,
     ArtifactIndex,
     IndexedArtifact,
+    Manifest,
     ManifestError,
     read_manifest,
     write_manifest,
@@ -113,20 +114,56 @@ def _top_level_manifests(source: Path) -> list[Path]:
     return top
 
 
-def _free_dir(index: ArtifactIndex, layout: OutputLayout, manifest: Any) -> tuple[int, Path]:
-    variant = int(manifest.variant)
+def _free_dir(index: ArtifactIndex, layout: OutputLayout, manifest: Manifest) -> tuple[int, Path]:
+    """A variant reserved in the index (so no concurrent stage takes it) whose folder is free."""
     for _ in range(_MAX_VARIANT_TRIES):
-        target = layout.artifact_dir(manifest.stage, manifest.backbone, manifest.key, variant)
-        taken = index.find(
-            stage=manifest.stage, backbone=manifest.backbone, key=manifest.key, variant=variant
-        )
-        if not taken and not target.exists():
-            return variant, target
         variant = index.allocate_variant(manifest.stage, manifest.backbone, manifest.key)
+        target = layout.artifact_dir(manifest.stage, manifest.backbone, manifest.key, variant)
+        if not target.exists():
+            return variant, target
     raise AzureMLError(
         f"no free variant folder for {manifest.stage}/{manifest.backbone}/{manifest.key} "
         f"under {layout.root}"
     )
+
+
+def _new_complete_manifests(
+    source: Path, index: ArtifactIndex, provenance: JobProvenance
+) -> list[tuple[Path, Manifest]]:
+    """Every artifact to import, all checked before any is moved: a job's output is
+    recorded whole or not at all."""
+    found: list[tuple[Path, Manifest]] = []
+    for folder in _top_level_manifests(source):
+        try:
+            manifest = read_manifest(folder)
+        except ManifestError as exc:
+            raise AzureMLError(f"Azure ML job {provenance.job_name!r}: {exc}") from exc
+        if manifest.id in index:
+            continue
+        if manifest.status != "complete":
+            raise AzureMLError(
+                f"Azure ML job {provenance.job_name!r}: artifact {manifest.id} in output "
+                f"{provenance.output!r} is {manifest.status}, not complete "
+                f"({manifest.extra.get('failure_reason', 'no failure reason recorded')})"
+            )
+        found.append((folder, manifest))
+    return found
+
+
+def _move_into_place(folder: Path, target: Path, manifest: Manifest) -> None:
+    """Copy next to ``target``, then rename: a crash leaves a hidden staging folder (which
+    reindexing skips), never a half-copied artifact."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        shutil.copytree(folder, staging, dirs_exist_ok=True)
+        write_manifest(staging, manifest)
+        if target.exists():  # created since _free_dir looked: never replace it
+            raise AzureMLError(f"{target} appeared while recording {manifest.id}; run again")
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def import_artifacts(
@@ -146,19 +183,7 @@ def import_artifacts(
     the job could not know (the selection a job's settings were resolved from, locally).
     """
     imported: list[IndexedArtifact] = []
-    for folder in _top_level_manifests(Path(source)):
-        try:
-            manifest = read_manifest(folder)
-        except ManifestError as exc:
-            raise AzureMLError(f"Azure ML job {provenance.job_name!r}: {exc}") from exc
-        if manifest.id in index:
-            continue
-        if manifest.status != "complete":
-            raise AzureMLError(
-                f"Azure ML job {provenance.job_name!r}: artifact {manifest.id} in output "
-                f"{provenance.output!r} is {manifest.status}, not complete "
-                f"({manifest.extra.get('failure_reason', 'no failure reason recorded')})"
-            )
+    for folder, manifest in _new_complete_manifests(Path(source), index, provenance):
         variant, target = _free_dir(index, layout, manifest)
         parents = [*manifest.lineage, *(p for p in lineage if p not in manifest.lineage)]
         recorded = manifest.touched(
@@ -166,16 +191,12 @@ def import_artifacts(
             lineage=parents,
             extra={**manifest.extra, **(extra or {}), AZUREML_JOB_EXTRA: provenance.as_extra()},
         )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        _move_into_place(folder, target, recorded)
         try:
-            shutil.copytree(folder, staging, dirs_exist_ok=True)
-            write_manifest(staging, recorded)
-            staging.rename(target)
+            index.register(recorded, target)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(target, ignore_errors=True)  # not indexed: nothing may point at it
             raise
-        index.register(recorded, target)
         logger.info(
             "recorded %s from Azure ML job %s at %s", manifest.id, provenance.job_name, target
         )
@@ -201,8 +222,7 @@ def record_job_outputs(
     failure the caller must see.
     """
     provenance = JobProvenance.of(job, output_name)
-    layout.root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".azureml-download-", dir=layout.root) as tmp:
+    with tempfile.TemporaryDirectory(prefix="nerp-azureml-download-") as tmp:
         folder = download_job_output(ml_client, provenance.job_name, output_name, Path(tmp))
         imported = import_artifacts(folder, index, layout, provenance, extra=extra, lineage=lineage)
     if require_new and not imported:
