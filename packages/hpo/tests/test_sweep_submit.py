@@ -27,7 +27,7 @@ from nerp_hpo.single_trial import TRIAL_FILE
 from nerp_hpo.study import run_study
 from nerp_hpo.sweep_children import AZUREML_CHILD_ATTR
 from nerp_infra.artifacts import ArtifactIndex
-from nerp_infra.azureml import WorkspaceSettings
+from nerp_infra.azureml import Workspace, WorkspaceSettings
 from nerp_infra.azureml.local import LocalMLClient
 
 pytestmark = [
@@ -76,7 +76,7 @@ def test_a_finished_sweep_is_recorded_as_a_local_study_with_its_children_as_tria
     root = tmp_path / "out"
     client = LocalMLClient(tmp_path / "ws", env=child_env)
     submitted = submit_sweep(
-        config, output_root=root, work_dir=tmp_path / "jobs", ml_client=client, settings=SETTINGS
+        config, output_root=root, work_dir=tmp_path / "jobs", workspace=Workspace(SETTINGS, client)
     )
 
     assert submitted.status == "Completed"
@@ -138,7 +138,7 @@ def test_a_finished_sweep_is_recorded_as_a_local_study_with_its_children_as_tria
     # A rerun with the same settings reuses the study: no new sweep, and locally neither.
     jobs_before = len(client.jobs.jobs)
     again = submit_sweep(
-        config, output_root=root, work_dir=tmp_path / "jobs", ml_client=client, settings=SETTINGS
+        config, output_root=root, work_dir=tmp_path / "jobs", workspace=Workspace(SETTINGS, client)
     )
     assert again.status == "reused" and again.name == submitted.name
     assert again.study.artifact_id == study.artifact_id
@@ -161,8 +161,7 @@ def test_a_sweep_whose_trials_all_failed_raises_and_records_nothing(
             config,
             output_root=root,
             work_dir=tmp_path / "jobs",
-            ml_client=client,
-            settings=SETTINGS,
+            workspace=Workspace(SETTINGS, client),
         )
     message = str(caught.value)
     children = [c.name for c in client.jobs.list(parent_job_name="nerp-local-1")]

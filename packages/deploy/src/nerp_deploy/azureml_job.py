@@ -16,6 +16,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nerp_deploy.package import PACKAGE_KIND
 from nerp_infra.config import ExperimentConfig, dump_config
 
 if TYPE_CHECKING:
@@ -210,12 +211,17 @@ def run_conversion_job(ctx: StageContext, model_dir: Path) -> StageResult:
     finished, recorded = submit_conversion_job(
         ctx.config, model_dir, out, output_root=ctx.output_root
     )
+    packages = [item for item in recorded if item.manifest.kind == PACKAGE_KIND]
+    if not packages:
+        from nerp_infra.azureml import AzureMLError
+
+        raise AzureMLError(f"Azure ML job {finished.name!r} completed without an ONNX package")
     return StageResult(
         status="submitted",
         artifact_ids=tuple(item.id for item in recorded),
-        summary=f"Azure ML job {finished.name} completed; package {recorded[0].id}",
+        summary=f"Azure ML job {finished.name} completed; package {packages[0].id}",
         details={
             "conversion job": str(finished.studio_url or finished.name),
-            "onnx package": str(recorded[0].path),
+            "onnx package": str(packages[0].path),
         },
     )

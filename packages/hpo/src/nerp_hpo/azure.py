@@ -29,6 +29,7 @@ from nerp_hpo.sweep_record import find_recorded_study, record_sweep, sweep_study
 from nerp_infra.artifacts import ArtifactIndex
 from nerp_infra.azureml.errors import AzureJobError, AzureJobTimeout
 from nerp_infra.azureml.outputs import AZUREML_JOB_EXTRA
+from nerp_infra.azureml.workspace import Workspace
 from nerp_infra.config import ExperimentConfig, RunMode
 from nerp_infra.paths import OutputLayout
 from nerp_training.data import PreparedDataset, prepare_dataset
@@ -80,8 +81,7 @@ def submit_sweep(
     work_dir: Path,
     budget: int | None = None,
     max_concurrent_trials: int = DEFAULT_MAX_CONCURRENT_TRIALS,
-    ml_client: Any = None,
-    settings: Any = None,
+    workspace: Workspace | None = None,
     timeout_s: float | None = None,
     run_mode: RunMode | None = None,
     console: Any = None,
@@ -98,11 +98,8 @@ def submit_sweep(
     """
     from nerp_infra.azureml import (
         connect_workspace,
-        create_ml_client,
         ensure_data_asset,
         ensure_environment,
-        find_config_json,
-        load_workspace_settings,
         submit_and_wait,
     )
 
@@ -118,13 +115,8 @@ def submit_sweep(
                 studio_url=source.get("studio_url"),
                 study=outcome_from_manifest(found.manifest, found.path, "reuse"),
             )
-    if ml_client is None and settings is None:
-        workspace = connect_workspace()
-        client, settings = workspace.ml_client, workspace.settings
-    else:
-        if settings is None:
-            settings = load_workspace_settings(config_json=find_config_json())
-        client = ml_client if ml_client is not None else create_ml_client(settings)
+    workspace = workspace or connect_workspace()
+    client, settings = workspace.ml_client, workspace.settings
     data_ref = ensure_data_asset(
         client, name=DATASET_ASSET, path=dataset.artifact_dir, data_fp=dataset.data_fp
     )
@@ -154,11 +146,9 @@ def submit_sweep(
         trainer=trainer,
         console=console,
     )
-    services = getattr(finished, "services", None) or {}
-    studio = services.get("Studio")
     return SweepSubmission(
         name=str(finished.name),
         status=str(finished.status),
-        studio_url=getattr(studio, "endpoint", None) or getattr(finished, "studio_url", None),
+        studio_url=finished.studio_url,
         study=study,
     )

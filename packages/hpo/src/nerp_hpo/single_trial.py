@@ -120,6 +120,11 @@ def read_trial_file(path: Path) -> dict[str, Any]:
         raise HpoError(f"{path}: cannot read the trial result: {exc}") from exc
     if not isinstance(data, dict):
         raise HpoError(f"{path}: not a JSON object")
+    if data.get("format") != TRIAL_FORMAT:
+        raise HpoError(
+            f"{path}: field 'format' is {data.get('format')!r}; this nerp-hpo reads format "
+            f"{TRIAL_FORMAT} (was the trial run by another nerp-hpo version?)"
+        )
     if not isinstance(data.get("params"), dict):
         raise HpoError(f"{path}: field 'params' is missing or not an object")
     raw = data.get("intermediate") or {}

@@ -10,7 +10,6 @@ the intermediate values it had reported; FAIL otherwise, with the child's error 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -51,7 +50,6 @@ AZUREML_CHILD_ATTR = "azureml_job"
 AZUREML_STATUS_ATTR = "azureml_status"
 """Trial user attribute: the child job's final Azure ML status."""
 _CANCELLED = frozenset({"Canceled", "CancelRequested"})
-_PARAM_KEYS = ("search_space_values", "hyperparameters")
 _RANGE_TOLERANCE = 1e-9
 
 
@@ -62,7 +60,7 @@ class ChildResult:
     job_name: str
     status: str
     params: dict[str, Any]
-    """As the child ran them (``trial.json``), else as drawn (job properties), else empty."""
+    """As the child ran them (``trial.json``); empty when it left none."""
     result: dict[str, Any] | None = None
     """``trial.json`` read back, or None when the child left none."""
     error: str | None = None
@@ -73,24 +71,6 @@ def _natural(name: str) -> tuple[str, int, str]:
     """Children ``<sweep>_<n>`` in trial order (``_10`` after ``_9``)."""
     match = re.match(r"^(.*?)(\d+)$", name)
     return (match.group(1), int(match.group(2)), name) if match else (name, -1, name)
-
-
-def _drawn_params(child: Any) -> dict[str, Any]:
-    """The values Azure drew for a child, from its properties or tags (a mapping or JSON
-    text); empty when neither has them (the child's ``trial.json`` is the better source)."""
-    for holder in (getattr(child, "properties", None), getattr(child, "tags", None)):
-        if not isinstance(holder, Mapping):
-            continue
-        for key in _PARAM_KEYS:
-            value = holder.get(key)
-            if isinstance(value, str):
-                try:
-                    value = json.loads(value)
-                except json.JSONDecodeError:
-                    continue
-            if isinstance(value, Mapping):
-                return {str(k).lstrip("-"): v for k, v in value.items()}
-    return {}
 
 
 def _download_trial(
@@ -124,16 +104,19 @@ def _child_error(ml_client: Any, job_name: str) -> str | None:
     return message or None
 
 
+def _children(ml_client: Any, sweep_name: str) -> list[Any]:
+    """The sweep's child jobs in trial order; the SDK yields None for runs it cannot parse."""
+    listed = [c for c in ml_client.jobs.list(parent_job_name=sweep_name) if c is not None]
+    return sorted(listed, key=lambda child: _natural(str(child.name)))
+
+
 def collect_children(ml_client: Any, sweep_name: str, download_root: Path) -> list[ChildResult]:
     """Every child job of the sweep with its downloaded ``trial.json``, in trial order.
 
     A completed child whose output cannot be downloaded at all is an error (its result
     would silently go missing); for the others a missing output is expected.
     """
-    children = sorted(
-        ml_client.jobs.list(parent_job_name=sweep_name),
-        key=lambda child: _natural(str(child.name)),
-    )
+    children = _children(ml_client, sweep_name)
     results: list[ChildResult] = []
     for child in children:
         name, status = str(child.name), str(child.status)
@@ -146,7 +129,9 @@ def collect_children(ml_client: Any, sweep_name: str, download_root: Path) -> li
                 result = read_trial_file(path)
             except HpoError as exc:
                 problem = str(exc)
-        params = dict(result["params"]) if result is not None else _drawn_params(child)
+        # Only trial.json says which values a child ran with: a child that never wrote
+        # one becomes a failed trial without parameters.
+        params = dict(result["params"]) if result is not None else {}
         error = None
         if result is None or not result["complete"]:
             if status == "Completed":
@@ -266,10 +251,7 @@ def sweep_failure(ml_client: Any, error: Any) -> HpoError:
     says why its trials failed."""
     children: list[ChildResult] = []
     try:
-        listed = sorted(
-            ml_client.jobs.list(parent_job_name=error.job_name),
-            key=lambda child: _natural(str(child.name)),
-        )
+        listed = _children(ml_client, error.job_name)
     except Exception as exc:  # the listing is a courtesy; the sweep's error still stands
         logger.debug("could not list the children of %s: %s", error.job_name, exc)
         listed = []

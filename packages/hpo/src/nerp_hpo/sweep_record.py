@@ -75,7 +75,7 @@ from nerp_hpo.sweep_children import (
 )
 from nerp_hpo.trials import count_trials
 from nerp_infra.artifacts import MANIFEST_NAME, ArtifactIndex, IndexedArtifact, begin_artifact
-from nerp_infra.azureml.outputs import AZUREML_JOB_EXTRA
+from nerp_infra.azureml.outputs import AZUREML_JOB_EXTRA, JobProvenance
 from nerp_infra.config import ExperimentConfig
 from nerp_infra.paths import OutputLayout
 from nerp_training.data import PreparedDataset, folds_fingerprint
@@ -128,6 +128,7 @@ def find_recorded_study(
             backbone=plan.backbone,
             status="complete",
             fingerprints=wanted,
+            key=plan.key,  # the study name is in the key, not in the fingerprints
         )
         if item.manifest.fingerprints == wanted and (item.path / MANIFEST_NAME).is_file()
     ]
@@ -268,12 +269,6 @@ def _fill_study(
     study.add_trials(trials)
     best = best_trial_summary(study)
     assert best is not None  # record_sweep checked for a complete trial
-    provenance = {
-        "job_name": str(sweep_job.name),
-        "output": TRIAL_OUTPUT,
-        "studio_url": getattr(sweep_job, "studio_url", None),
-        "experiment": getattr(sweep_job, "experiment_name", None),
-    }
     extra: dict[str, Any] = {
         "study_name": study_name,
         "storage_url": storage_url,
@@ -283,7 +278,7 @@ def _fill_study(
         "folds_file": FOLDS_FILE if hpo.k_folds > 1 else None,
         "direction": hpo.direction,
         "objective_metric": hpo.objective_metric,
-        AZUREML_JOB_EXTRA: {k: v for k, v in provenance.items() if v},
+        AZUREML_JOB_EXTRA: JobProvenance.of(sweep_job, TRIAL_OUTPUT).as_extra(),
         "best_trial": best,
         "best_backbone": best["params"].get(BACKBONE_PARAM) or plan.train_backbone,
         "best_trial_run_id": None,

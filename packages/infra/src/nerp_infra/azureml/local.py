@@ -197,7 +197,6 @@ class _LocalJobs:
         for number, values in enumerate(samples):
             child = self._new(f"{job.name}_{number}", spec, parent=job.name)
             child.type = "command"
-            child.properties["search_space_values"] = values
             self._run_command(child, trial, {**(spec.get("inputs") or {}), **values})
             statuses.append(child.status)
         job.status = "Completed" if "Completed" in statuses else "Failed"
