@@ -215,3 +215,39 @@ def test_a_failing_command_fails_the_job_with_its_stderr(tmp_path: Path, code_di
     assert failed.value.status == "Failed"
     assert "exit code 1: CUDA out of memory" in (failed.value.error or "")
     assert failed.value.studio_url == client.jobs.get(failed.value.job_name).studio_url
+
+
+def test_nerp_azureml_record_brings_home_a_job_whose_wait_ended(
+    tmp_path: Path,
+    code_dir: Path,
+    local_root: tuple[ArtifactIndex, OutputLayout, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    import nerp_infra.azureml
+    from nerp_infra.azureml import Workspace, WorkspaceSettings
+    from nerp_infra.commands.azureml_cmd import app
+
+    index, layout, dataset_id = local_root
+    client = LocalMLClient(tmp_path / "workspace")
+    settings = WorkspaceSettings(subscription_id="s", resource_group="rg", workspace_name="ws")
+    monkeypatch.setattr(
+        nerp_infra.azureml, "connect_workspace", lambda *_: Workspace(settings, client)
+    )
+    # submitted, then the submitting process went away before recording anything
+    done = client.jobs.create_or_update(_job(code_dir, dataset_id))
+    crashed = client.jobs.create_or_update(_job(code_dir, dataset_id, status="crash"))
+    root = ["--output-root", str(layout.root)]
+
+    first = CliRunner().invoke(app, ["record", done.name, *root])
+    again = CliRunner().invoke(app, ["record", done.name, *root])
+    failed = CliRunner().invoke(app, ["record", crashed.name, *root])
+
+    assert first.exit_code == 0, first.output
+    (model,) = index.find(kind="model")
+    assert f"recorded model {model.id}" in first.output
+    assert model.manifest.extra[AZUREML_JOB_EXTRA]["job_name"] == done.name
+    assert again.exit_code == 0 and "nothing new" in again.output
+    assert failed.exit_code == 1 and "is Failed" in failed.output
+    assert len(index.find(kind="model")) == 1

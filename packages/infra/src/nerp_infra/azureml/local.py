@@ -58,6 +58,10 @@ class LocalJob:
     inputs: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def outputs(self) -> dict[str, Path]:
+        return dict(self.output_dirs)
+
+    @property
     def services(self) -> dict[str, Any]:
         return {"Studio": _Endpoint(self.studio_url)}
 
