@@ -20,7 +20,15 @@ from nerp_hpo.errors import HpoError, SearchSpaceError
 
 if TYPE_CHECKING:
     from nerp_hpo.status import StudyStatus
-from nerp_infra.config import ConfigError, ExperimentArgument, SetOption, load_experiment_or_exit
+from nerp_infra.config import (
+    ConfigError,
+    DryRunOption,
+    ExperimentArgument,
+    SetOption,
+    TargetOption,
+    check_target,
+    load_experiment_or_exit,
+)
 from nerp_infra.platform import detect_platform
 
 app = typer.Typer(
@@ -98,12 +106,8 @@ def run(
             "(default on Colab/Kaggle: the platform's persistent folder).",
         ),
     ] = None,
-    target: Annotated[
-        str, typer.Option(help="local, or azureml (an Azure ML sweep job).")
-    ] = "local",
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="With --target azureml: write the job YAML only.")
-    ] = False,
+    target: TargetOption = "local",
+    dry_run: DryRunOption = False,
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for the job YAML of --dry-run.")
     ] = None,
@@ -125,12 +129,7 @@ def run(
 
         nerp hpo run --target azureml --dry-run --out jobs/
     """
-    if target not in ("local", "azureml"):
-        err_console.print(f"[red]error:[/] --target {target!r}: must be local or azureml")
-        raise typer.Exit(2)
-    if dry_run and target != "azureml":
-        err_console.print("[red]error:[/] --dry-run only applies with --target azureml")
-        raise typer.Exit(2)
+    check_target(target, dry_run)
     config = load_experiment_or_exit(experiment, overrides)
     root = _root(config, output_root)
     if target == "azureml":

@@ -47,6 +47,7 @@ __all__ = [
     "open_study",
     "set_missing_attrs",
     "setup_tracking",
+    "study_attrs",
 ]
 
 # Study user attributes: what a joining worker reads.
@@ -63,6 +64,35 @@ ATTR_BUDGET = "nerp_budget"
 ATTR_VERSION = "nerp_version"
 ATTR_TRACKING_URI = "nerp_tracking_uri"
 ATTR_PARENT_RUN = "nerp_mlflow_parent_run_id"
+
+
+def study_attrs(
+    config: ExperimentConfig,
+    plan: StudyPlan,
+    *,
+    artifact_id: str,
+    artifact_dir: Path,
+    output_root: Path,
+    dataset: PreparedDataset,
+    folds_fp: str,
+    version: int,
+) -> dict[str, Any]:
+    """The attributes that tie an Optuna study to its artifact, data and search space;
+    local studies and recorded Azure ML sweeps carry the same ones, so workers, status
+    and reports read either."""
+    return {
+        ATTR_CONFIG: config.model_dump(mode="json"),
+        ATTR_BACKBONE: plan.train_backbone if config.hpo.study_per_backbone else None,
+        ATTR_ARTIFACT_ID: artifact_id,
+        ATTR_ARTIFACT_DIR: str(artifact_dir),
+        ATTR_OUTPUT_ROOT: str(output_root),
+        ATTR_DATASET_DIR: str(dataset.artifact_dir),
+        ATTR_DATA_FP: dataset.data_fp,
+        ATTR_SPACE_FP: plan.space_fp,
+        ATTR_FOLDS_FP: folds_fp,
+        ATTR_BUDGET: plan.budget,
+        ATTR_VERSION: version,
+    }
 
 
 def open_study(

@@ -53,19 +53,9 @@ from nerp_hpo.refit import REFIT_DIR, refit_done, run_refit
 from nerp_hpo.reports import best_trial_summary, write_study_report
 from nerp_hpo.runs import HPO_STAGE, mirror_tags, parent_run_key
 from nerp_hpo.session import (
-    ATTR_ARTIFACT_DIR,
-    ATTR_ARTIFACT_ID,
-    ATTR_BACKBONE,
-    ATTR_BUDGET,
     ATTR_CONFIG,
-    ATTR_DATA_FP,
-    ATTR_DATASET_DIR,
-    ATTR_FOLDS_FP,
-    ATTR_OUTPUT_ROOT,
     ATTR_PARENT_RUN,
-    ATTR_SPACE_FP,
     ATTR_TRACKING_URI,
-    ATTR_VERSION,
     StudySession,
     check_owner,
     make_objective,
@@ -73,6 +63,7 @@ from nerp_hpo.session import (
     open_study,
     set_missing_attrs,
     setup_tracking,
+    study_attrs,
 )
 from nerp_hpo.space import BACKBONE_PARAM
 from nerp_hpo.storage import STUDY_DB_NAME, default_storage_url, redact_url
@@ -306,21 +297,17 @@ def _run_owned_study(
     )
     check_owner(study, handle.id, storage_url)
     tracking_uri = setup_tracking(config, root) if config.tracking.enabled else None
-    attrs = {
-        ATTR_CONFIG: config.model_dump(mode="json"),
-        ATTR_BACKBONE: plan.train_backbone if hpo.study_per_backbone else None,
-        ATTR_ARTIFACT_ID: handle.id,
-        ATTR_ARTIFACT_DIR: str(handle.dir),
-        ATTR_OUTPUT_ROOT: str(root),
-        ATTR_DATASET_DIR: str(dataset.artifact_dir),
-        ATTR_DATA_FP: dataset.data_fp,
-        ATTR_SPACE_FP: plan.space_fp,
-        ATTR_FOLDS_FP: folds_fingerprint(folds),
-        ATTR_BUDGET: plan.budget,
-        ATTR_VERSION: version,
-        ATTR_TRACKING_URI: tracking_uri,
-    }
-    set_missing_attrs(study, attrs)
+    attrs = study_attrs(
+        config,
+        plan,
+        artifact_id=handle.id,
+        artifact_dir=handle.dir,
+        output_root=root,
+        dataset=dataset,
+        folds_fp=folds_fingerprint(folds),
+        version=version,
+    )
+    set_missing_attrs(study, {**attrs, ATTR_TRACKING_URI: tracking_uri})
     handle.update_extra(
         {
             "study_name": study_name,

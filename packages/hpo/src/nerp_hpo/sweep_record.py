@@ -50,19 +50,9 @@ from nerp_hpo.refit import run_refit
 from nerp_hpo.reports import best_trial_summary, write_study_report
 from nerp_hpo.runs import HPO_STAGE
 from nerp_hpo.session import (
-    ATTR_ARTIFACT_DIR,
-    ATTR_ARTIFACT_ID,
-    ATTR_BACKBONE,
-    ATTR_BUDGET,
-    ATTR_CONFIG,
-    ATTR_DATA_FP,
-    ATTR_DATASET_DIR,
-    ATTR_FOLDS_FP,
-    ATTR_OUTPUT_ROOT,
-    ATTR_SPACE_FP,
-    ATTR_VERSION,
     open_study,
     set_missing_attrs,
+    study_attrs,
 )
 from nerp_hpo.space import BACKBONE_PARAM
 from nerp_hpo.storage import default_storage_url
@@ -249,23 +239,17 @@ def _fill_study(
     study = open_study(
         study_name, storage_url, config=config, distributions=plan.distributions, create=True
     )
-    set_missing_attrs(
-        study,
-        {
-            ATTR_CONFIG: config.model_dump(mode="json"),
-            ATTR_BACKBONE: plan.train_backbone if hpo.study_per_backbone else None,
-            ATTR_ARTIFACT_ID: handle.id,
-            ATTR_ARTIFACT_DIR: str(handle.dir),
-            ATTR_OUTPUT_ROOT: str(root),
-            ATTR_DATASET_DIR: str(dataset.artifact_dir),
-            ATTR_DATA_FP: dataset.data_fp,
-            ATTR_SPACE_FP: plan.space_fp,
-            ATTR_FOLDS_FP: folds_fingerprint(folds),
-            ATTR_BUDGET: plan.budget,
-            ATTR_VERSION: version,
-            "nerp_azureml_sweep": str(sweep_job.name),
-        },
+    attrs = study_attrs(
+        config,
+        plan,
+        artifact_id=handle.id,
+        artifact_dir=handle.dir,
+        output_root=root,
+        dataset=dataset,
+        folds_fp=folds_fingerprint(folds),
+        version=version,
     )
+    set_missing_attrs(study, {**attrs, "nerp_azureml_sweep": str(sweep_job.name)})
     study.add_trials(trials)
     best = best_trial_summary(study)
     assert best is not None  # record_sweep checked for a complete trial

@@ -13,7 +13,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from nerp_infra.config import ExperimentConfig, SetOption, load_experiment_or_exit
+from nerp_infra.config import (
+    DryRunOption,
+    ExperimentConfig,
+    SetOption,
+    TargetOption,
+    check_target,
+    load_experiment_or_exit,
+)
 
 __all__ = ["convert"]
 
@@ -73,13 +80,8 @@ def convert(
         ),
     ] = None,
     overrides: SetOption = None,
-    target: Annotated[
-        str, typer.Option(help="local, or azureml (an Azure ML command job).")
-    ] = "local",
-    dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="With --target azureml: write the job YAML, submit none."),
-    ] = False,
+    target: TargetOption = "local",
+    dry_run: DryRunOption = False,
     job_dir: Annotated[
         Path | None,
         typer.Option(
@@ -99,10 +101,7 @@ def convert(
     `--set conversion.parity.fp32_max_abs_diff=1e-4`, ...). A failed parity check exits
     with status 1 and prints the figures.
     """
-    if target not in ("local", "azureml"):
-        raise _error(f"--target {target!r}: must be local or azureml", code=2)
-    if dry_run and target != "azureml":
-        raise _error("--dry-run only applies with --target azureml", code=2)
+    check_target(target, dry_run)
     cfg = load_experiment_or_exit(experiment, overrides)
     if target == "azureml":
         _azureml(cfg, checkpoint, dry_run=dry_run, job_dir=job_dir)

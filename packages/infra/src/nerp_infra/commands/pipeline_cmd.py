@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from nerp_infra.config import ExperimentArgument, SetOption, load_experiment_or_exit
+from nerp_infra.config import (
+    DryRunOption,
+    ExperimentArgument,
+    SetOption,
+    TargetOption,
+    check_target,
+    load_experiment_or_exit,
+)
 from nerp_infra.pipeline import PipelineError, PipelineReport, run_pipeline
 from nerp_infra.pipeline.runner import open_context
 
@@ -40,12 +47,8 @@ def pipeline(
     output_root: Annotated[
         Path | None, typer.Option("--output-root", help="Override paths.root.")
     ] = None,
-    target: Annotated[
-        str, typer.Option(help="Where stages run: local, or azureml (Azure ML jobs).")
-    ] = "local",
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="With --target azureml: write job YAML, submit none.")
-    ] = False,
+    target: TargetOption = "local",
+    dry_run: DryRunOption = False,
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for the job YAML of --dry-run.")
     ] = None,
@@ -63,12 +66,7 @@ def pipeline(
 
         nerp pipeline --only convert --force convert
     """
-    if target not in ("local", "azureml"):
-        typer.echo(f"--target {target!r}: must be local or azureml", err=True)
-        raise typer.Exit(2)
-    if dry_run and target != "azureml":
-        typer.echo("--dry-run only applies with --target azureml", err=True)
-        raise typer.Exit(2)
+    check_target(target, dry_run)
     config = load_experiment_or_exit(experiment, overrides)
     console = Console()
     context = open_context(

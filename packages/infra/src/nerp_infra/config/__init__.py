@@ -6,7 +6,14 @@
 
 from nerp_infra.config.base import Backend, MetricName, RunMode
 from nerp_infra.config.benchmark import BenchmarkConfig
-from nerp_infra.config.cli import ExperimentArgument, SetOption, load_experiment_or_exit
+from nerp_infra.config.cli import (
+    DryRunOption,
+    ExperimentArgument,
+    SetOption,
+    TargetOption,
+    check_target,
+    load_experiment_or_exit,
+)
 from nerp_infra.config.conversion import ConversionConfig, ParityConfig
 from nerp_infra.config.data import DataConfig, SplitConfig, SyntheticDataConfig
 from nerp_infra.config.errors import ConfigError, ConfigProblem
@@ -41,6 +48,7 @@ __all__ = [
     "ConfigProblem",
     "ConversionConfig",
     "DataConfig",
+    "DryRunOption",
     "ExperimentArgument",
     "ExperimentConfig",
     "FinalTrainingConfig",
@@ -63,11 +71,13 @@ __all__ = [
     "SplitConfig",
     "StageName",
     "SyntheticDataConfig",
+    "TargetOption",
     "TinyBackboneConfig",
     "TrackingConfig",
     "TrainConfig",
     "TrainOverrides",
     "UniformParam",
+    "check_target",
     "default_experiment_path",
     "dump_config",
     "load_experiment",

@@ -18,7 +18,16 @@ from nerp_infra.config.errors import ConfigError
 from nerp_infra.config.experiment import ExperimentConfig
 from nerp_infra.config.loader import load_experiment
 
-__all__ = ["ExperimentArgument", "SetOption", "load_experiment_or_exit"]
+__all__ = [
+    "DryRunOption",
+    "ExperimentArgument",
+    "SetOption",
+    "TargetOption",
+    "check_target",
+    "load_experiment_or_exit",
+]
+
+TARGETS = ("local", "azureml")
 
 ExperimentArgument = Annotated[
     Path | None,
@@ -26,6 +35,19 @@ ExperimentArgument = Annotated[
         help="Experiment YAML (default: the experiment shipped with nerp).",
         show_default=False,
     ),
+]
+
+TargetOption = Annotated[
+    str,
+    typer.Option(
+        "--target",
+        help="Where it runs: local, or azureml (an Azure ML job, recorded locally when done).",
+    ),
+]
+
+DryRunOption = Annotated[
+    bool,
+    typer.Option("--dry-run", help="With --target azureml: write the job YAML, submit none."),
 ]
 
 SetOption = Annotated[
@@ -48,3 +70,14 @@ def load_experiment_or_exit(
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+
+
+def check_target(target: str, dry_run: bool) -> None:
+    """Exit with status 2 (a usage error) on an unknown ``--target`` or a ``--dry-run``
+    that has no job to write."""
+    if target not in TARGETS:
+        typer.echo(f"error: --target {target!r}: must be {' or '.join(TARGETS)}", err=True)
+        raise typer.Exit(2)
+    if dry_run and target != "azureml":
+        typer.echo("error: --dry-run only applies with --target azureml", err=True)
+        raise typer.Exit(2)

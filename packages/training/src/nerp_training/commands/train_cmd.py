@@ -16,9 +16,12 @@ import typer
 from rich.console import Console
 
 from nerp_infra.config import (
+    DryRunOption,
     ExperimentArgument,
     ExperimentConfig,
     SetOption,
+    TargetOption,
+    check_target,
     load_experiment_or_exit,
 )
 from nerp_infra.deprecation import deprecated_option, warn_deprecated
@@ -78,13 +81,8 @@ def train(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
     ] = True,
-    target: Annotated[
-        str, typer.Option(help="local, or azureml (an Azure ML command job).")
-    ] = "local",
-    dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="With --target azureml: write the job YAML, submit none."),
-    ] = False,
+    target: TargetOption = "local",
+    dry_run: DryRunOption = False,
     job_dir: Annotated[
         Path | None,
         typer.Option(
@@ -127,12 +125,7 @@ def train(
     if azureml_job is not None:
         warn_deprecated(AZUREML_JOB_OPTION)
         target, dry_run, job_dir = "azureml", True, azureml_job
-    if target not in ("local", "azureml"):
-        err_console.print(f"[red]error:[/] --target {target!r}: must be local or azureml")
-        raise typer.Exit(2)
-    if dry_run and target != "azureml":
-        err_console.print("[red]error:[/] --dry-run only applies with --target azureml")
-        raise typer.Exit(2)
+    check_target(target, dry_run)
     if target == "azureml":
         _on_azureml(cfg, output_root, dataset, dry_run=dry_run, job_dir=job_dir, known=known)
         return
