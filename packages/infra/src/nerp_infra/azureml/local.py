@@ -305,8 +305,6 @@ def _draw(name: str, space: Mapping[str, Any], rng: random.Random) -> Any:
         value = math.exp(value) if kind == "qloguniform" else value
         q = float(space["q"])
         return round(value / q) * q
-    if kind == "randint":
-        return rng.randrange(int(space["upper"]))
     raise AzureJobSpecError(f"search_space.{name}: type {kind!r} is not supported locally")
 
 

@@ -215,11 +215,11 @@ class Workspace:
     ml_client: MLClient  # or a stand-in with the same surface (azureml.local.LocalMLClient)
 
 
-def connect_workspace(config: Mapping[str, Any] | None = None) -> Workspace:
-    """Settings from ``config``, the environment or the nearest ``config.json``, and a client.
+def connect_workspace() -> Workspace:
+    """Settings from the environment or the nearest ``config.json``, and a client for them.
 
     Every ``--target azureml`` submission goes through here, so one place decides where
     the workspace comes from (and tests can stand in a local client for it).
     """
-    settings = load_workspace_settings(config, config_json=find_config_json())
+    settings = load_workspace_settings(config_json=find_config_json())
     return Workspace(settings=settings, ml_client=create_ml_client(settings))
