@@ -16,6 +16,14 @@ class ParityConfig(ConfigModel):
     int8_min_tag_agreement: float = Field(default=0.95, ge=0, le=1)
     int8_max_f1_drop: float = Field(default=0.05, ge=0, le=1)
     n_samples: int = Field(default=8, ge=1)
+    min_entities: int = Field(
+        default=200,
+        ge=0,
+        description="the gate reads entity F1 on texts holding at least this many PyTorch "
+        "entities (more synthetic resumes are added until they do): on a handful of "
+        "entities one disagreement moves F1 by many points",
+    )
+    max_samples: int = Field(default=400, ge=1, description="cap on the texts that may be added")
 
 
 class ConversionConfig(ConfigModel):

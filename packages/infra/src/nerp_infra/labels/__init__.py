@@ -1,7 +1,8 @@
 """BIO label schemes, span <-> tag conversion and window merging, shared by training and serving.
 
 One implementation on both sides (ARCHITECTURE §4): nerp_training encodes gold spans with
-``encode_spans``; nerp_deploy decodes predictions with ``decode_tags``; both cut long
+``encode_spans``; nerp_deploy decodes predictions with
+``viterbi_tags`` (valid BIO sequences only) and ``decode_tags``; both cut long
 documents with ``plan_windows`` and merge with ``merge_window_predictions``.
 """
 
@@ -12,8 +13,10 @@ from nerp_infra.labels.bio import (
     decode_tags,
     encode_spans,
     misaligned_spans,
+    tagged_tokens,
 )
 from nerp_infra.labels.scheme import IGNORE_INDEX, OUTSIDE, LabelScheme, split_tag
+from nerp_infra.labels.viterbi import is_valid_bio, viterbi_tags
 from nerp_infra.labels.windows import (
     TokenPredictions,
     WindowPrediction,
@@ -33,9 +36,12 @@ __all__ = [
     "WindowPrediction",
     "decode_tags",
     "encode_spans",
+    "is_valid_bio",
     "merge_window_predictions",
     "misaligned_spans",
     "plan_windows",
     "probabilities_to_tags",
     "split_tag",
+    "tagged_tokens",
+    "viterbi_tags",
 ]

@@ -33,6 +33,7 @@ __all__ = [
     "decode_tags",
     "encode_spans",
     "misaligned_spans",
+    "tagged_tokens",
 ]
 
 Offset = tuple[int, int]
@@ -184,6 +185,23 @@ def encode_spans(
         tags[unit.token] = f"{'I' if continues else 'B'}-{span.label}"
         opened.add(lo)
     return tags
+
+
+def tagged_tokens(
+    offsets: Sequence[Sequence[int]],
+    *,
+    label_all_subtokens: bool,
+    word_ids: Sequence[int | None] | None = None,
+) -> list[bool]:
+    """Which tokens carry a tag: the ones ``encode_spans`` tags and ``decode_tags`` reads.
+
+    Constrained decoding runs over exactly these, so a sub-token the model was never
+    trained on cannot break an entity.
+    """
+    marks = [False] * len(offsets)
+    for unit in _units(_check_offsets(offsets), word_ids, label_all_subtokens):
+        marks[unit.token] = True
+    return marks
 
 
 def misaligned_spans(
