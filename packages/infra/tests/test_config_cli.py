@@ -65,7 +65,7 @@ def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
 
     forced = runner.invoke(_init_app(), [str(tmp_path), "--force"])
     assert forced.exit_code == 0, forced.output
-    assert "epochs: 4" in train.read_text()
+    assert "epochs: 8" in train.read_text()
 
 
 def test_init_writes_nothing_when_one_file_exists(tmp_path: Path) -> None:

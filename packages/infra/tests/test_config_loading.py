@@ -111,7 +111,7 @@ def test_inline_data_files_resolve_relative_to_the_experiment(tmp_path: Path) ->
 def test_misspelt_key_gives_one_error_with_file_key_and_suggestion(tmp_path: Path) -> None:
     write_starter(tmp_path)
     train = tmp_path / "train.yaml"
-    train.write_text(train.read_text().replace("epochs: 4", "epoch: 4"))
+    train.write_text(train.read_text().replace("epochs: 8", "epoch: 8"))
     with pytest.raises(ConfigError) as info:
         load_experiment(tmp_path / "experiment.yaml")
     error = info.value

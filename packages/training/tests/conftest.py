@@ -82,6 +82,9 @@ def quick_train_config() -> Any:
         warmup_ratio=0.1,
         early_stopping_patience=None,
         seed=7,
+        # fp32 everywhere: `auto` is bf16 on CPUs with bf16 units, and tests compare the
+        # Trainer's evaluation with fp32 inference figure for figure
+        precision="fp32",
     )
 
 

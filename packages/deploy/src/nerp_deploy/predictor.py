@@ -20,6 +20,8 @@ from nerp_infra.labels import (
     WindowPrediction,
     decode_tags,
     merge_window_predictions,
+    tagged_tokens,
+    viterbi_tags,
 )
 from nerp_infra.model_files import InferenceSettings
 
@@ -55,7 +57,6 @@ class Predictor:
         self.tokenizer = tokenizer
         self.settings = settings
         self.scheme = LabelScheme.from_labels(settings.labels)
-        self._labels = np.asarray(settings.labels, dtype=object)
         self._logits_fn = logits_fn
 
     def run_batch(self, batch: WindowBatch) -> np.ndarray:
@@ -76,20 +77,27 @@ class Predictor:
         encoded = self.tokenizer.encode(texts)
         windows = self.tokenizer.windows(encoded)
         per_doc: list[list[WindowPrediction]] = [[] for _ in encoded]
+        tagged = [
+            tagged_tokens(
+                enc.offsets,
+                word_ids=enc.word_ids,
+                label_all_subtokens=self.settings.label_all_subtokens,
+            )
+            for enc in encoded
+        ]
         for batch in self.tokenizer.batches(encoded, windows, batch_size):
             probs = softmax(self.run_batch(batch))
-            best = probs.argmax(axis=-1)
-            confidence = np.minimum(probs.max(axis=-1), 1.0)
             start = batch.content_start
             for row, window in enumerate(batch.windows):
                 stop = start + window.size
+                tags, confidences = viterbi_tags(
+                    probs[row, start:stop].tolist(),
+                    self.scheme,
+                    tagged=tagged[window.doc][window.start : window.end],
+                    continues=window.start > 0,
+                )
                 per_doc[window.doc].append(
-                    WindowPrediction(
-                        window.start,
-                        window.end,
-                        self._labels[best[row, start:stop]].tolist(),
-                        confidence[row, start:stop].tolist(),
-                    )
+                    WindowPrediction(window.start, window.end, tags, confidences)
                 )
         results = []
         for enc, doc_windows in zip(encoded, per_doc, strict=True):

@@ -29,6 +29,7 @@ from nerp_deploy.convert.export import export_onnx, quantize_int8
 from nerp_deploy.convert.parity import ParityError, ParityReport, check_parity
 from nerp_deploy.convert.reference import load_model, torch_predictor
 from nerp_deploy.convert.synthetic import sample_texts as default_sample_texts
+from nerp_deploy.convert.synthetic import synthetic_documents
 from nerp_deploy.errors import PackageError
 from nerp_deploy.package import PACKAGE_KIND
 from nerp_deploy.predictor import Predictor
@@ -195,7 +196,12 @@ def _parity(
     int8 = None
     if (package_dir / ONNX_INT8_FILE).is_file():
         int8 = Predictor(tokenizer, settings, OrtRunner(package_dir / ONNX_INT8_FILE))
-    return check_parity(reference, fp32, int8, texts, parity)
+    return check_parity(reference, fp32, int8, texts, parity, more_texts=_more_sample_texts)
+
+
+def _more_sample_texts(have: int) -> list[str]:
+    """Synthetic resumes to top the parity texts up with (seeded by how many there are)."""
+    return [doc.text for doc in synthetic_documents(16, seed=1234 + have)]
 
 
 def verify_package(

@@ -3,13 +3,14 @@
 fp32 must reproduce PyTorch's logits (max absolute difference over real tokens, padding
 excluded). int8 cannot, so it is judged on what users see: the share of tokens whose
 tag matches PyTorch's, and the entity F1 of its entities against PyTorch's (strict match
-of label and offsets). Both backends run through the same windows, merging and BIO
+of label and offsets), on texts holding at least ``min_entities`` entities so that one
+disagreement cannot swing the verdict. Both backends run through the same windows, merging and BIO
 decoding (``nerp_deploy.predictor``), so any difference is the backend's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ class ParityReport:
     n_samples: int
     n_tokens: int
     n_entities: int
+    int8_n_entities: int | None
     fp32_max_abs_diff: float
     fp32_tag_agreement: float
     int8_max_abs_diff: float | None
@@ -69,9 +71,10 @@ class ParityReport:
                 f"int8 entity F1 vs PyTorch {self.int8_entity_f1:.4f} "
                 f"(max drop {self.thresholds['int8_max_f1_drop']})",
             ]
-        parts.append(
-            f"on {self.n_samples} texts, {self.n_tokens} tokens, {self.n_entities} entities"
-        )
+        counted = f"{self.n_entities} PyTorch entities"
+        if self.int8_n_entities is not None:
+            counted += f", {self.int8_n_entities} int8 entities"
+        parts.append(f"on {self.n_samples} texts, {self.n_tokens} tokens, {counted}")
         return "; ".join(parts)
 
 
@@ -138,15 +141,29 @@ def check_parity(
     int8: Predictor | None,
     texts: Sequence[str],
     parity: ParityConfig | Mapping[str, Any] | None = None,
+    *,
+    more_texts: Callable[[int], Sequence[str]] | None = None,
 ) -> ParityReport:
     """Compare the ONNX predictors with PyTorch on ``texts``; never raises on a failed gate.
 
+    While PyTorch finds fewer than ``parity.min_entities`` entities in the texts,
+    ``more_texts(n_so_far)`` is asked for more (up to ``parity.max_samples`` texts), so
+    the entity F1 the gate reads rests on enough entities to mean something.
     The caller decides what a failure means (``convert_checkpoint`` raises ParityError).
     """
     config = parity if isinstance(parity, ParityConfig) else ParityConfig(**dict(parity or {}))
     if not texts:
         raise ValueError("parity needs at least one sample text")
+    texts = list(texts)
     reference = torch_predictor.predict_documents(texts)
+    while more_texts is not None and len(texts) < config.max_samples:
+        if sum(len(d.entities) for d in reference) >= config.min_entities:
+            break
+        extra = list(more_texts(len(texts)))[: config.max_samples - len(texts)]
+        if not extra:
+            break
+        texts.extend(extra)
+        reference.extend(torch_predictor.predict_documents(extra))
     fp32_docs = fp32.predict_documents(texts)
     fp32_diff = _max_abs_diff(torch_predictor, fp32, texts)
     failures = []
@@ -155,9 +172,10 @@ def check_parity(
             f"fp32 max absolute logit difference {fp32_diff:.3e} exceeds "
             f"{config.fp32_max_abs_diff:.0e}"
         )
-    int8_diff = int8_agreement = int8_f1 = None
+    int8_diff = int8_agreement = int8_f1 = int8_entities = None
     if int8 is not None:
         int8_docs = int8.predict_documents(texts)
+        int8_entities = sum(len(d.entities) for d in int8_docs)
         int8_diff = _max_abs_diff(torch_predictor, int8, texts)
         int8_agreement = _tag_agreement(reference, int8_docs)
         int8_f1 = entity_f1([d.entities for d in int8_docs], [d.entities for d in reference])
@@ -174,6 +192,7 @@ def check_parity(
         n_samples=len(texts),
         n_tokens=sum(len(d.tokens.tags) for d in reference),
         n_entities=sum(len(d.entities) for d in reference),
+        int8_n_entities=int8_entities,
         fp32_max_abs_diff=fp32_diff,
         fp32_tag_agreement=_tag_agreement(reference, fp32_docs),
         int8_max_abs_diff=int8_diff,
@@ -183,6 +202,7 @@ def check_parity(
             "fp32_max_abs_diff": config.fp32_max_abs_diff,
             "int8_min_tag_agreement": config.int8_min_tag_agreement,
             "int8_max_f1_drop": config.int8_max_f1_drop,
+            "min_entities": config.min_entities,
         },
         failures=failures,
     )

@@ -19,6 +19,29 @@ __all__ = ["MODEL_KIND", "MODEL_STAGE", "convert_stage"]
 MODEL_KIND = "model"
 MODEL_STAGE = "final_training"
 _STATUS = {"reuse": "reused", "resume": "resumed", "new": "done"}
+_DATASET_KIND = "dataset"
+_PARITY_SPLITS = ("validation.jsonl", "test.jsonl")
+
+
+def _held_out_texts(ctx: StageContext, model_id: str) -> list[str] | None:
+    """Texts of the model's own dataset (validation, then test) for the parity gate.
+
+    Real documents of the kind the model will serve hold far more entities than the
+    synthetic samples, which only top them up; None when the dataset is not at hand.
+    """
+    from nerp_infra.documents import read_documents
+
+    for artifact in ctx.index.lineage(model_id):
+        if artifact.manifest.kind != _DATASET_KIND:
+            continue
+        texts = [
+            doc.text
+            for name in _PARITY_SPLITS
+            if (artifact.path / name).is_file()
+            for doc in read_documents(artifact.path / name)
+        ]
+        return texts or None
+    return None
 
 
 def convert_stage(ctx: StageContext) -> StageResult:
@@ -44,6 +67,7 @@ def convert_stage(ctx: StageContext) -> StageResult:
         output_root=ctx.output_root,
         config=config,
         layout=ctx.layout.layout,
+        sample_texts=_held_out_texts(ctx, model.id),
         console=ctx.console if ctx.progress else None,
     )
     if config.log_to_mlflow and result.report is not None and ctx.config.tracking.enabled:

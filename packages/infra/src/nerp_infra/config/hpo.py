@@ -117,7 +117,7 @@ class PrunerConfig(ConfigModel):
 
     type: Literal["median", "wilcoxon", "bandit", "none"] = "median"
     n_startup_trials: int = Field(default=1, ge=0)
-    n_warmup_steps: int = Field(default=1, ge=0)
+    n_warmup_steps: int = Field(default=2, ge=0)
     slack_factor: float | None = Field(default=None, gt=0)
     slack_amount: float | None = Field(default=None, gt=0)
     evaluation_interval: int = Field(default=1, ge=1)

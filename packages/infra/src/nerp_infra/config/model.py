@@ -16,10 +16,10 @@ HF model id or a local path."""
 class TinyBackboneConfig(ConfigModel):
     """Size of the randomly initialised BERT used by the ``tiny`` backbone (tests, laptops)."""
 
-    hidden_size: int = Field(default=64, ge=1)
+    hidden_size: int = Field(default=128, ge=1)
     num_layers: int = Field(default=2, ge=1)
-    num_heads: int = Field(default=2, ge=1)
-    intermediate_size: int = Field(default=128, ge=1)
+    num_heads: int = Field(default=4, ge=1)
+    intermediate_size: int = Field(default=256, ge=1)
     vocab_size: int = Field(default=2000, ge=100)
 
     @model_validator(mode="after")

@@ -16,7 +16,7 @@ __all__ = ["TrainConfig", "TrainOverrides"]
 class TrainConfig(ConfigModel):
     """Hyper-parameters of one fine-tuning run; every field is searchable by HPO."""
 
-    epochs: int = Field(default=4, ge=1)
+    epochs: int = Field(default=8, ge=1)
     batch_size: int = Field(default=8, ge=1)
     learning_rate: float = Field(default=3e-3, gt=0, lt=1)
     weight_decay: float = Field(default=0.01, ge=0)

@@ -139,14 +139,25 @@ def _checked_labels(labels: Iterable[str]) -> list[str]:
     return names
 
 
-def apply_dropout(config: PretrainedConfig, dropout: float) -> list[str]:
+ATTENTION_DROPOUT_ATTRIBUTES: frozenset[str] = frozenset(
+    {"attention_probs_dropout_prob", "attention_dropout"}
+)
+
+
+def apply_dropout(
+    config: PretrainedConfig, dropout: float, attention_dropout: float | None = None
+) -> list[str]:
     """Set every dropout field the config's family has; return the fields set.
 
+    ``attention_dropout`` (default: ``dropout``) goes to the attention-weight fields:
+    with 0 there, PyTorch's fused scaled-dot-product attention replaces the unfused
+    kernel that dropout on attention weights forces.
     Raises BackboneError for a family with none of the known fields, so training.dropout
     can never be silently ignored.
     """
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"training.dropout {dropout} must be in [0, 1)")
+    for name, value in (("dropout", dropout), ("attention_dropout", attention_dropout)):
+        if value is not None and not 0.0 <= value < 1.0:
+            raise ValueError(f"train.{name} {value} must be in [0, 1)")
     present = [name for name in DROPOUT_ATTRIBUTES if hasattr(config, name)]
     if not present:
         raise BackboneError(
@@ -154,7 +165,8 @@ def apply_dropout(config: PretrainedConfig, dropout: float) -> list[str]:
             f"({', '.join(DROPOUT_ATTRIBUTES)}), so training.dropout cannot be applied"
         )
     for name in present:
-        setattr(config, name, dropout)
+        attention = name in ATTENTION_DROPOUT_ATTRIBUTES and attention_dropout is not None
+        setattr(config, name, attention_dropout if attention else dropout)
     return present
 
 
@@ -164,6 +176,7 @@ def build_model(
     labels: Iterable[str],
     tokenizer: PreTrainedTokenizerBase,
     dropout: float = 0.1,
+    attention_dropout: float | None = None,
     tiny: TinyShape | None = None,
     max_length: int | None = None,
     seed: int = 0,
@@ -185,8 +198,10 @@ def build_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if spec.kind == "tiny":
-            return _build_tiny(names, tokenizer, dropout, tiny or TinySettings(), max_length)
-        return _build_pretrained(spec, names, tokenizer, dropout, max_length)
+            model = _build_tiny(names, tokenizer, dropout, tiny or TinySettings(), max_length)
+            apply_dropout(model.config, dropout, attention_dropout)
+            return model
+        return _build_pretrained(spec, names, tokenizer, dropout, attention_dropout, max_length)
 
 
 def _build_tiny(
@@ -215,6 +230,7 @@ def _build_pretrained(
     labels: list[str],
     tokenizer: PreTrainedTokenizerBase,
     dropout: float,
+    attention_dropout: float | None,
     max_length: int,
 ) -> PreTrainedModel:
     source = locate_backbone(spec)
@@ -228,7 +244,7 @@ def _build_pretrained(
         )
     except (OSError, ValueError) as exc:
         raise _load_failure(spec, "model config", exc) from exc
-    apply_dropout(config, dropout)
+    apply_dropout(config, dropout, attention_dropout)
     positions = getattr(config, "max_position_embeddings", None)
     if isinstance(positions, int) and max_length > positions:
         raise BackboneError(

@@ -20,25 +20,26 @@ import numpy as np
 import torch
 from transformers import EvalPrediction
 
-from nerp_infra.labels import LabelScheme, TokenPredictions, WindowPrediction
+from nerp_infra.labels import LabelScheme, TokenPredictions, WindowPrediction, viterbi_tags
 from nerp_infra.labels import merge_window_predictions as _merge
 from nerp_training.data.alignment import EncodedDocument, WindowFeatures
 from nerp_training.metrics import EntityMetrics, entity_metrics
 
 __all__ = [
     "DocumentEvaluator",
-    "argmax_logits",
     "merge_document_predictions",
     "score_documents",
+    "softmax_logits",
 ]
 
 
-def argmax_logits(logits: Any, labels: Any) -> torch.Tensor:
-    """Keep only the best label id per token: the evaluator needs no more, and gathering
-    ids across ranks moves a fraction of the bytes logits would."""
+def softmax_logits(logits: Any, labels: Any) -> torch.Tensor:
+    """Per-token label probabilities in float32 (bf16 logits included): the evaluator
+    decodes them with the BIO-constrained Viterbi that serving uses, which needs every
+    label's probability, not only the best id."""
     if isinstance(logits, tuple | list):
         logits = logits[0]
-    return logits.argmax(dim=-1)
+    return torch.softmax(logits.float(), dim=-1)
 
 
 def merge_document_predictions(
@@ -89,7 +90,11 @@ def score_documents(
 
 
 class DocumentEvaluator:
-    """``compute_metrics`` for the Trainer: window label ids in, document metrics out.
+    """``compute_metrics`` for the Trainer: window probabilities in, document metrics out.
+
+    Each window is decoded like serving decodes it (Viterbi over the tagged tokens, an
+    ``I-`` allowed first only where the window starts inside the document), so the
+    validation F1 that picks the best epoch is the F1 the served model has.
 
     ``last`` keeps the latest flat metrics so callbacks can report them without picking
     them out of the Trainer's prefixed log.
@@ -103,28 +108,37 @@ class DocumentEvaluator:
     ) -> None:
         self.encoded = list(encoded)
         self.windows = list(windows)
-        self.labels = np.asarray(scheme.labels, dtype=object)
+        self.scheme = scheme
+        self.tagged = {
+            doc.doc_index: [tag is not None for tag in doc.tags or ()] for doc in self.encoded
+        }
         self.last: dict[str, float] = {}
 
     def __call__(self, prediction: EvalPrediction) -> dict[str, float]:
-        ids = prediction.predictions
-        if isinstance(ids, tuple | list):
-            ids = ids[0]
-        ids = np.asarray(ids)
-        if ids.shape[0] != len(self.windows):
+        probs = prediction.predictions
+        if isinstance(probs, tuple | list):
+            probs = probs[0]
+        probs = np.asarray(probs)
+        if probs.shape[0] != len(self.windows):
             raise RuntimeError(
-                f"the Trainer returned predictions for {ids.shape[0]} windows, expected "
+                f"the Trainer returned predictions for {probs.shape[0]} windows, expected "
                 f"{len(self.windows)}; whole-document metrics need every window once"
             )
         per_window: list[tuple[list[str | None], list[float]]] = []
-        for row, window in zip(ids, self.windows, strict=True):
+        for row, window in zip(probs, self.windows, strict=True):
             content = row[window.content_start : window.content_start + window.n_content]
             if content.shape[0] != window.n_content or (content < 0).any():
                 raise RuntimeError(
                     f"predictions for a window of document {window.doc_id!r} are shorter than "
                     "the window; the evaluation order does not match the windows"
                 )
-            per_window.append((self.labels[content].tolist(), [1.0] * window.n_content))
+            tags, confidences = viterbi_tags(
+                content.tolist(),
+                self.scheme,
+                tagged=self.tagged[window.doc_index][window.token_start : window.token_end],
+                continues=window.token_start > 0,
+            )
+            per_window.append((tags, confidences))
         merged = merge_document_predictions(self.encoded, self.windows, per_window)
         self.last = score_documents(self.encoded, merged).as_flat_dict()
         return dict(self.last)

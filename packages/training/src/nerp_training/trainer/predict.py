@@ -1,9 +1,9 @@
 """PyTorch inference on a saved model directory, with serving's windows and decoding.
 
 The same steps as nerp-deploy's engine (content tokens, ``plan_windows``, the
-tokenizer's special tokens around each window, softmax, max-context merging,
-``decode_tags``), only with the PyTorch model instead of ONNX, so nerp-eval can score
-a checkpoint and compare it with its ONNX conversion on equal terms.
+tokenizer's special tokens around each window, softmax, BIO-constrained Viterbi,
+max-context merging, ``decode_tags``), only with the PyTorch model instead of ONNX, so
+nerp-eval can score a checkpoint and compare it with its ONNX conversion on equal terms.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from nerp_infra.documents import Document, Entity
-from nerp_infra.labels import TokenPredictions, decode_tags
+from nerp_infra.labels import TokenPredictions, decode_tags, tagged_tokens, viterbi_tags
 from nerp_training.data.alignment import (
     EncodedDocument,
     WindowFeatures,
@@ -43,14 +43,16 @@ def _pad_id(loaded: LoadedModel) -> int:
 
 @torch.inference_mode()
 def _window_predictions(
-    loaded: LoadedModel, windows: Sequence[WindowFeatures], batch_size: int
+    loaded: LoadedModel,
+    windows: Sequence[WindowFeatures],
+    batch_size: int,
+    tagged: dict[int, list[bool]],
 ) -> list[tuple[list[str | None], list[float]]]:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     model = loaded.model
     model.eval()
     device = next(model.parameters()).device
-    labels = loaded.scheme.labels
     pad_id = _pad_id(loaded)
     results: list[tuple[list[str | None], list[float]] | None] = [None] * len(windows)
     order = sorted(range(len(windows)), key=lambda i: -len(windows[i].input_ids))
@@ -65,12 +67,15 @@ def _window_predictions(
             attention[row, : len(ids)] = 1
         logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
         probs = torch.softmax(logits.float(), dim=-1)
-        confidence, best = probs.max(dim=-1)
         for row, index in enumerate(chunk):
             window = windows[index]
             lo, hi = window.content_start, window.content_start + window.n_content
-            tags: list[str | None] = [labels[i] for i in best[row, lo:hi].tolist()]
-            scores = [min(1.0, float(c)) for c in confidence[row, lo:hi].tolist()]
+            tags, scores = viterbi_tags(
+                probs[row, lo:hi].tolist(),
+                loaded.scheme,
+                tagged=tagged[window.doc_index][window.token_start : window.token_end],
+                continues=window.token_start > 0,
+            )
             results[index] = (tags, scores)
     return [r for r in results if r is not None]
 
@@ -97,8 +102,14 @@ def predict_tokens(
         stride=settings.stride,
         special=special_tokens(loaded.tokenizer),
     )
+    tagged = {
+        enc.doc_index: tagged_tokens(
+            enc.offsets, word_ids=enc.word_ids, label_all_subtokens=settings.label_all_subtokens
+        )
+        for enc in encoded
+    }
     merged = merge_document_predictions(
-        encoded, windows, _window_predictions(loaded, windows, batch_size)
+        encoded, windows, _window_predictions(loaded, windows, batch_size, tagged)
     )
     return list(zip(encoded, merged, strict=True))
 

@@ -53,7 +53,7 @@ from nerp_training.data.alignment import (
     special_tokens,
 )
 from nerp_training.metrics import OBJECTIVE_METRICS
-from nerp_training.trainer.callbacks import EvaluationReporter
+from nerp_training.trainer.callbacks import EpochPrinter, EvaluationReporter
 from nerp_training.trainer.checkpoint import (
     TRAINER_DIR,
     checkpoint_step,
@@ -64,7 +64,7 @@ from nerp_training.trainer.checkpoint import (
 )
 from nerp_training.trainer.dataset import WindowDataset, make_collator
 from nerp_training.trainer.device import Precision, TrainingError, device_type, resolve_precision
-from nerp_training.trainer.evaluation import DocumentEvaluator, argmax_logits
+from nerp_training.trainer.evaluation import DocumentEvaluator, softmax_logits
 
 __all__ = ["TrainingResult", "epoch_history", "train_model", "training_arguments"]
 
@@ -191,7 +191,7 @@ def _kept_step(trainer: Trainer, args: TrainingArguments) -> int:
 
 
 def _load_for_continuation(
-    init_from: Path, scheme: LabelScheme, dropout: float
+    init_from: Path, scheme: LabelScheme, dropout: float, attention_dropout: float | None
 ) -> tuple[Any, PreTrainedModel]:
     model_dir = resolve_model_dir(init_from)
     try:
@@ -205,7 +205,7 @@ def _load_for_continuation(
             f"init_from {model_dir}: the model's labels {list(labels)} differ from the "
             f"dataset's {list(scheme.labels)}; continue training only on the same labels"
         )
-    apply_dropout(config, dropout)  # train.dropout of this run, not the saved model's
+    apply_dropout(config, dropout, attention_dropout)  # this run's, not the saved model's
     model: PreTrainedModel = AutoModelForTokenClassification.from_pretrained(
         model_dir, config=config
     )
@@ -222,7 +222,9 @@ def _tokenizer_and_model(
     checkpoint: Path | None,
 ) -> tuple[Any, PreTrainedModel]:
     if init_from is not None:
-        tokenizer, model = _load_for_continuation(init_from, scheme, train_config.dropout)
+        tokenizer, model = _load_for_continuation(
+            init_from, scheme, train_config.dropout, train_config.attention_dropout
+        )
         if checkpoint is not None:
             tokenizer = AutoTokenizer.from_pretrained(checkpoint)
         return tokenizer, model
@@ -243,6 +245,7 @@ def _tokenizer_and_model(
         labels=scheme.labels,
         tokenizer=tokenizer,
         dropout=train_config.dropout,
+        attention_dropout=train_config.attention_dropout,
         tiny=model_config.tiny,
         max_length=model_config.max_length,
         seed=train_config.seed,
@@ -339,6 +342,8 @@ def train_model(
             trainer_callbacks.append(EarlyStoppingCallback(train_config.early_stopping_patience))
         if on_evaluate is not None:
             trainer_callbacks.append(EvaluationReporter(evaluator, on_evaluate))
+    if progress:
+        trainer_callbacks.append(EpochPrinter(evaluator))
     trainer_callbacks.extend(callbacks)
 
     args = training_arguments(
@@ -357,7 +362,7 @@ def train_model(
         data_collator=make_collator(tokenizer, precision=precision),
         processing_class=tokenizer,
         compute_metrics=evaluator,
-        preprocess_logits_for_metrics=argmax_logits if evaluate else None,
+        preprocess_logits_for_metrics=softmax_logits if evaluate else None,
         callbacks=trainer_callbacks,
     )
     if not progress:
