@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +146,51 @@ def test_convert_command_fails_with_the_parity_figures(toy_artifact: Path, tmp_p
     assert "parity check failed" in result.stderr
     assert "fp32 max absolute logit difference" in result.stderr
     assert read_manifest(out).status == "failed"
+
+
+def test_serve_with_workers_exits_once_on_a_corrupt_model(
+    package_dir: Path, tmp_path: Path
+) -> None:
+    """A truncated graph ends `nerp serve --workers 2` with one line naming the file; no
+    worker is started (or restarted in a loop) for a model that cannot load."""
+    broken = tmp_path / "broken"
+    shutil.copytree(package_dir, broken)
+    model = broken / "model.int8.onnx"
+    os.truncate(model, model.stat().st_size // 2)
+    process = subprocess.Popen(
+        [NERP, "serve", str(broken), "--workers", "2", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+        start_new_session=True,
+    )
+    try:
+        out, errors = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:  # the restart loop: stop it and its workers
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 1
+    (line,) = [text for text in errors.splitlines() if text.strip()]
+    assert str(model) in line and "onnxruntime cannot load the model" in line
+    assert "Traceback" not in errors + out
+
+
+def test_predict_refuses_unencodable_text_in_one_line(package_dir: Path, tmp_path: Path) -> None:
+    # Bytes that are no UTF-8 reach Python's argv as lone surrogates (surrogateescape).
+    given = subprocess.run(
+        [NERP.encode(), b"predict", os.fsencode(package_dir), b"--text", b"Jane \xed\xa0\x80 Doe"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert given.returncode == 1
+    (line,) = given.stderr.strip().splitlines()
+    assert line.startswith("error: --text:") and "lone surrogate" in line
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"text": "Name: Ivo Smith"}\n{"id": "b", "text": "Jane \\ud800 Doe"}\n')
+    jsonl = nerp("predict", str(package_dir), "--jsonl", str(docs))
+    assert jsonl.returncode == 1 and "Traceback" not in jsonl.stderr
+    (line,) = jsonl.stderr.strip().splitlines()
+    assert f"{docs}, line 2" in line and "'text'" in line and "U+D800" in line

@@ -249,8 +249,10 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
     before = target.read_bytes()
     with pytest.raises(DocumentError, match="duplicate document id 'b'"):
         write_documents([Document(id="b", text="1"), Document(id="b", text="2")], target)
+    # Documents refuse lone surrogates; one built without validation fails mid-write.
+    unwritable = Document.model_construct(id="c", text="lone \ud800 surrogate", spans=[])
     with pytest.raises(UnicodeEncodeError):
-        write_documents([Document(id="c", text="lone \ud800 surrogate")], target)
+        write_documents([unwritable], target)
     assert target.read_bytes() == before
     assert os.listdir(tmp_path) == ["docs.json"]
 
@@ -286,3 +288,25 @@ def test_documents_round_trip(docs: list[Document], suffix: str) -> None:
         assert read_documents(path) == docs
         write_documents(read_documents(path), path)  # rewriting is stable
         assert read_documents(path) == docs
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        ({"text": "Jane \ud800 Doe"}, "text"),
+        ({"id": "\udcff", "text": "Jane Doe"}, "id"),
+        (
+            {"text": "Jane Doe", "spans": [{"start": 0, "end": 4, "label": "N\udc80"}]},
+            "spans[0].label",
+        ),
+    ],
+)
+def test_unencodable_strings_name_file_line_and_field(
+    tmp_path: Path, record: dict[str, object], field: str
+) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"text": "ok"}\n' + json.dumps(record) + "\n", encoding="utf-8")
+    with pytest.raises(DocumentError) as caught:
+        read_documents(path)
+    assert caught.value.location == "line 2" and caught.value.field == field
+    assert "lone surrogate" in caught.value.reason

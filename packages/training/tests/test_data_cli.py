@@ -161,3 +161,18 @@ def test_split_needs_native_documents(tmp_path: Path, fixtures_dir: Path) -> Non
     result = run("split", fixtures_dir / "dataturks.jsonl", "--out", tmp_path / "s")
     assert result.exit_code == 1
     assert "run `nerp data import` first" in result.output
+
+
+@pytest.mark.parametrize("command", ["import", "validate"])
+def test_unencodable_text_is_one_line_naming_file_line_and_field(
+    tmp_path: Path, command: str
+) -> None:
+    source = tmp_path / "docs.jsonl"
+    source.write_text('{"text": "Name: Ivo Smith"}\n{"text": "Jane \\ud800 Doe"}\n')
+    out = ["--out", str(tmp_path / "out.jsonl")] if command == "import" else []
+    result = runner.invoke(app, [command, str(source), *out], env={"COLUMNS": "60"})
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # an error message, not a crash
+    (line,) = [text for text in result.output.splitlines() if text.strip()]
+    assert line.startswith(f"error: {source}:2: text: holds a lone surrogate U+D800")
+    assert not (tmp_path / "out.jsonl").exists()

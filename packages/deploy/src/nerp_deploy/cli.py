@@ -22,7 +22,6 @@ from rich.markup import escape
 from nerp_deploy.engine import OnnxEngine
 from nerp_deploy.errors import DeployError, InputError
 from nerp_deploy.extract import extract_text
-from nerp_deploy.package import OnnxPackage
 from nerp_deploy.serve.settings import ServeSettings
 from nerp_infra.documents import DocumentError, iter_documents
 
@@ -50,7 +49,10 @@ ThreadsOpt = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/] {escape(message)}", highlight=False)
+    # One line however narrow the terminal: scripts and log scrapers read it whole.
+    err.print(
+        f"[red]error:[/] {escape(' '.join(message.split()))}", highlight=False, soft_wrap=True
+    )
     return typer.Exit(1)
 
 
@@ -122,7 +124,8 @@ def predict(
                 for (doc_id, _), entities in zip(chunk, results, strict=True):
                     _emit({"id": doc_id, "entities": [e.model_dump() for e in entities]})
     except InputError as exc:
-        raise _fail(f"{file}: {exc.reason}") from None
+        where = str(file) if file is not None else "--text" if text is not None else exc.field
+        raise _fail(f"{where}: {exc.reason}" if where else exc.reason) from None
     except (DeployError, DocumentError) as exc:
         raise _fail(str(exc)) from None
     except ImportError as exc:
@@ -156,12 +159,16 @@ def serve(
         raise _fail(
             "`nerp serve` needs the serve extra: pip install 'nerp-deploy[serve]'"
         ) from None
-    try:
-        OnnxPackage.open(package)  # fail here, once, rather than in every worker
-    except DeployError as exc:
-        raise _fail(str(exc)) from None
     if threads is None and workers > 1:
         threads = max(1, (os.cpu_count() or 1) // workers)  # workers must not oversubscribe
+    # Load the model and run it once here, before binding and before any worker starts:
+    # a package that cannot serve (a truncated graph, a missing file) ends the command
+    # with one line naming the file, instead of workers that crash and are restarted.
+    try:
+        engine = OnnxEngine.load(package, variant=_variant(variant), threads=threads)
+        engine.self_test()
+    except DeployError as exc:
+        raise _fail(str(exc)) from None
     settings = ServeSettings(
         package=package.resolve(),
         variant=_variant(variant),
@@ -171,6 +178,13 @@ def serve(
         max_batch_texts=max_batch_texts,
         max_file_bytes=max_file_bytes,
     )
+    if workers == 1:  # serve the engine already loaded and tested
+        from nerp_deploy.serve.app import create_app
+
+        app = create_app(settings, engine=engine)
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level)).run()
+        return
+    del engine  # each worker process loads its own; the parent only supervises
     os.environ.update(settings.to_env())
     config = uvicorn.Config(
         "nerp_deploy.serve.app:app_from_env",
@@ -180,9 +194,6 @@ def serve(
         workers=workers,
         log_level=log_level,
     )
-    if workers == 1:
-        uvicorn.Server(config).run()
-        return
     _run_workers(config)
 
 

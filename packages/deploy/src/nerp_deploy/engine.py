@@ -11,14 +11,26 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from nerp_deploy.errors import DeployError, InputError, PackageError
 from nerp_deploy.package import OnnxPackage, Variant
 from nerp_deploy.predictor import DocumentPrediction, Predictor
 from nerp_deploy.runtime import OrtRunner
 from nerp_deploy.windowing import WindowTokenizer
 from nerp_infra.documents import Entity
 from nerp_infra.model_files import InferenceSettings
+from nerp_infra.text import unencodable_reason
 
-__all__ = ["OnnxEngine"]
+__all__ = ["SELF_TEST_TEXT", "OnnxEngine", "check_encodable"]
+
+SELF_TEST_TEXT = "Name: Jane Doe\nEmail: jane.doe@example.com\nSkills: Python, SQL, Docker"
+"""What :meth:`OnnxEngine.self_test` runs through the model: short, but every stage of it."""
+
+
+def check_encodable(text: str, field: str) -> None:
+    """Refuse text no tokenizer can take (lone surrogates) with an error naming ``field``."""
+    reason = unencodable_reason(text)
+    if reason is not None:
+        raise InputError(reason, field=field)
 
 
 def _version_of(name: str) -> str:
@@ -65,6 +77,7 @@ class OnnxEngine:
 
     def predict(self, text: str) -> list[Entity]:
         """Entities of one text, offsets into ``text`` (any length: long texts are windowed)."""
+        check_encodable(text, "text")
         return self.predictor.predict(text)
 
     def predict_batch(self, texts: Sequence[str], batch_size: int = 16) -> list[list[Entity]]:
@@ -73,13 +86,30 @@ class OnnxEngine:
         ``batch_size`` counts model rows (windows), which bounds memory regardless of how
         long the texts are.
         """
+        for index, text in enumerate(texts):
+            check_encodable(text, f"texts[{index}]")
         return self.predictor.predict_batch(texts, batch_size)
 
     def predict_documents(
         self, texts: Sequence[str], batch_size: int = 16
     ) -> list[DocumentPrediction]:
         """Like ``predict_batch`` but also returns per-token tags and confidences."""
+        for index, text in enumerate(texts):
+            check_encodable(text, f"texts[{index}]")
         return self.predictor.predict_documents(texts, batch_size)
+
+    def self_test(self) -> None:
+        """Run the model once on a short text, so a package that opens but cannot run
+        (a truncated graph, a wrong opset) fails here, naming its file, and not in the
+        middle of serving. ``nerp serve`` calls it before it binds or starts workers."""
+        try:
+            self.predict(SELF_TEST_TEXT)
+        except DeployError:
+            raise
+        except Exception as exc:  # onnxruntime and tokenizers raise their own types
+            raise PackageError(
+                f"{self.runner.path}: the model fails on a test input: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def info(self) -> dict[str, Any]:
         """What is being served: model, labels, settings, versions and lineage."""

@@ -25,6 +25,7 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -34,6 +35,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from nerp_infra.text import unencodable_reason
 
 __all__ = [
     "Document",
@@ -72,6 +75,18 @@ class DocumentError(ValueError):
         super().__init__(f"{', '.join(where)}: {reason}" if where else reason)
 
 
+def _encodable(value: object) -> object:
+    # Before the str validation, whose own refusal of surrogates does not say which one.
+    if isinstance(value, str) and (reason := unencodable_reason(value)) is not None:
+        raise ValueError(reason)
+    return value
+
+
+EncodableStr = Annotated[StrictStr, BeforeValidator(_encodable)]
+"""A string that can be written as UTF-8 (no lone surrogates): ids, texts and labels."""
+_NonEmptyEncodableStr = Annotated[StrictStr, Field(min_length=1), BeforeValidator(_encodable)]
+
+
 class Span(BaseModel):
     """One labelled character range ``[start, end)`` of a document's text."""
 
@@ -79,7 +94,7 @@ class Span(BaseModel):
 
     start: Annotated[StrictInt, Field(ge=0)]
     end: StrictInt
-    label: Annotated[StrictStr, Field(min_length=1)]
+    label: _NonEmptyEncodableStr
 
     @field_validator("label")
     @classmethod
@@ -106,8 +121,8 @@ class Document(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: Annotated[StrictStr, Field(min_length=1)]
-    text: StrictStr
+    id: _NonEmptyEncodableStr
+    text: EncodableStr
     spans: list[Span] = Field(default_factory=list)
 
     @field_validator("spans")

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from nerp_infra.documents import Document, DocumentError, read_documents, write_documents
 from nerp_training.data.importers import DATATURKS_RESUME_MAPPING, FORMATS, import_documents
@@ -80,7 +81,9 @@ ReportOption = Annotated[
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {message}", highlight=False)
+    # One line however narrow the terminal (soft_wrap), and field paths such as
+    # "[0].text" printed as they are rather than read as markup.
+    err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

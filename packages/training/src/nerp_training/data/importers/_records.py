@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nerp_infra.text import find_unencodable
 from nerp_training.data.records import DataError
 
 JSON_SUFFIXES = (".json", ".jsonl")
@@ -81,10 +82,10 @@ def iter_records(path: Path) -> Iterator[Record]:
             f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno
         ) from None
     if isinstance(payload, dict):
-        yield Record(path, 0, None, payload)
+        yield _checked(Record(path, 0, None, payload))
     elif isinstance(payload, list):
         for index, value in enumerate(payload):
-            yield Record(path, index, None, value)
+            yield _checked(Record(path, index, None, value))
     else:
         raise DataError(
             f"top level must be a list of records or one record, got {_kind(payload)}", path=path
@@ -108,8 +109,18 @@ def _iter_jsonl(path: Path) -> Iterator[Record]:
                 raise DataError(
                     f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=line_no
                 ) from None
-            yield Record(path, index, line_no, value)
+            yield _checked(Record(path, index, line_no, value))
             index += 1
+
+
+def _checked(record: Record) -> Record:
+    """The record, unless a string in it cannot be encoded (a lone surrogate from ``\\ud800``):
+    tokenizers and writers would crash on it later, far from the line to fix."""
+    found = find_unencodable(record.value)
+    if found is not None:
+        field, reason = found
+        raise record.error(reason, field or None)
+    return record
 
 
 def peek_record(path: Path) -> Any:
