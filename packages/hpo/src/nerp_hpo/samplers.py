@@ -3,7 +3,10 @@
 A study's first process uses the configured seed, so a single-process study is
 reproducible. Every further worker derives its own seed from the configured one and its
 process token: workers seeded alike would draw the same parameters in the same order and
-evaluate the same configurations twice.
+evaluate the same configurations twice. For the same reason a study that resumes (after a
+crash, a kill or a finished run extended) seeds its sampler from the configured seed and
+the number of trials it already holds: reseeded with the configured seed alone, the
+sampler would draw trial 0's parameters again.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ from nerp_infra.config import HpoConfig
 __all__ = ["build_sampler", "grid_size", "grid_values", "worker_seed"]
 
 
-def worker_seed(seed: int | None, worker: str | None) -> int | None:
-    """The configured seed for the study's own process (``worker`` None), else a seed
-    derived from it and the worker's token; ``None`` stays ``None`` (unseeded)."""
-    if seed is None or worker is None:
+def worker_seed(seed: int | None, worker: str | None, trials_so_far: int = 0) -> int | None:
+    """The configured seed for the study's own process (``worker`` None) starting a new
+    study, else a seed derived from it, the worker's token and the number of trials the
+    study already holds; ``None`` stays ``None`` (unseeded)."""
+    if seed is None or (worker is None and trials_so_far == 0):
         return seed
-    digest = hashlib.sha256(f"{seed}:{worker}".encode()).digest()
+    key = f"{seed}:{worker}" if trials_so_far == 0 else f"{seed}:{worker or ''}:{trials_so_far}"
+    digest = hashlib.sha256(key.encode()).digest()
     return int.from_bytes(digest[:4], "big")
 
 
@@ -68,9 +73,11 @@ def build_sampler(
     distributions: Mapping[str, BaseDistribution],
     *,
     worker: str | None = None,
+    trials_so_far: int = 0,
 ) -> optuna.samplers.BaseSampler:
-    """The configured sampler; ``worker`` is the token of a joining worker (see module doc)."""
-    seed = worker_seed(hpo.sampler.seed, worker)
+    """The configured sampler; ``worker`` is the token of a joining worker and
+    ``trials_so_far`` the number of trials the study holds already (see module doc)."""
+    seed = worker_seed(hpo.sampler.seed, worker, trials_so_far)
     kind = hpo.sampler.type
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)

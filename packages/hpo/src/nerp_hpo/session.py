@@ -118,30 +118,39 @@ def open_study(
         must_exist=not create,
     )
     sampler = pruner = None
+    dists: Mapping[str, BaseDistribution] = {}
     if config is not None:
         dists = distributions if distributions is not None else build_distributions(config.hpo)
         sampler = build_sampler(config.hpo, dists, worker=worker)
         pruner = build_pruner(config.hpo.pruner, k_folds=config.hpo.k_folds)
-    if create:
-        assert config is not None
-        return optuna.create_study(
-            study_name=study_name,
-            storage=storage,
-            sampler=sampler,
-            pruner=pruner,
-            direction=config.hpo.direction,
-            load_if_exists=True,
-        )
     try:
-        return optuna.load_study(
-            study_name=study_name, storage=storage, sampler=sampler, pruner=pruner
-        )
+        if create:
+            assert config is not None
+            study = optuna.create_study(
+                study_name=study_name,
+                storage=storage,
+                sampler=sampler,
+                pruner=pruner,
+                direction=config.hpo.direction,
+                load_if_exists=True,
+            )
+        else:
+            study = optuna.load_study(
+                study_name=study_name, storage=storage, sampler=sampler, pruner=pruner
+            )
     except KeyError:
         names = optuna.get_all_study_names(storage)
         raise StudyNotFoundError(
             f"no study {study_name!r} in {redact_url(storage_url)}; it holds "
             + (", ".join(sorted(names)) if names else "no studies")
         ) from None
+    if config is not None:
+        trials_so_far = len(study.get_trials(deepcopy=False))
+        if trials_so_far:  # resuming: never draw again what earlier processes drew
+            study.sampler = build_sampler(
+                config.hpo, dists, worker=worker, trials_so_far=trials_so_far
+            )
+    return study
 
 
 def set_missing_attrs(study: optuna.Study, attrs: Mapping[str, Any]) -> None:
