@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,44 @@ def test_predict_refuses_unencodable_text_in_one_line(package_dir: Path, tmp_pat
     assert jsonl.returncode == 1 and "Traceback" not in jsonl.stderr
     (line,) = jsonl.stderr.strip().splitlines()
     assert f"{docs}, line 2" in line and "'text'" in line and "U+D800" in line
+
+
+NON_ROOT = 10001  # the serving image's user (see the Dockerfile in the README)
+
+_LOAD_AND_PREDICT = """
+import json, sys
+from nerp_deploy import OnnxEngine
+engine = OnnxEngine.load(sys.argv[1], threads=1)
+print(json.dumps([e.text for e in engine.predict("Name: Dana Nguyen")]))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to write as root and read as 10001")
+def test_a_package_root_converted_loads_as_a_non_root_user(
+    package_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Files keep the mode they were written with through hard links, so linking the
+    package into a folder every user can enter shows what uid 10001 may read of it."""
+    shared = Path(tempfile.mkdtemp(prefix="nerp-shared-package-"))
+    try:
+        shared.chmod(0o755)
+        for path in package_dir.iterdir():
+            if path.is_file():
+                assert path.stat().st_mode & 0o777 == 0o644, path
+                os.link(path, shared / path.name)
+        assert package_dir.stat().st_mode & 0o777 == 0o755
+        setpriv = shutil.which("setpriv")  # util-linux; drops every privilege of root
+        assert setpriv is not None, "setpriv (util-linux) is needed to run as another user"
+        as_user = [setpriv, f"--reuid={NON_ROOT}", f"--regid={NON_ROOT}", "--clear-groups"]
+        result = subprocess.run(
+            [*as_user, sys.executable, "-c", _LOAD_AND_PREDICT, str(shared)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=shared,
+            env={**os.environ, "HOME": str(shared)},
+        )
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == ["Dana Nguyen"]
+    finally:
+        shutil.rmtree(shared)

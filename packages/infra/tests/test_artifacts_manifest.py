@@ -99,7 +99,7 @@ def test_a_failed_write_keeps_the_old_manifest(
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("nerp_infra.artifacts.manifest.os.replace", broken_replace)
+    monkeypatch.setattr("nerp_infra.files.os.replace", broken_replace)
     with pytest.raises(OSError, match="No space left"):
         write_manifest(tmp_path, _manifest(variant=2))
     assert read_manifest(tmp_path) == old

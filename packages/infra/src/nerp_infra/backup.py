@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from nerp_infra.artifacts import MANIFEST_NAME as ARTIFACT_MANIFEST_NAME
 from nerp_infra.artifacts import ArtifactIndex
+from nerp_infra.files import atomic_file, atomic_write
 from nerp_infra.platform import PlatformName, detect_platform
 
 logger = logging.getLogger(__name__)
@@ -194,15 +195,8 @@ def _sqlite_restore(snapshot: Path, dest: Path) -> None:
 def _copy_atomic(source: Path, dest: Path) -> None:
     """Copy via a temporary sibling and rename, so readers never see a half-written file."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(dest, "wb") as out, source.open("rb") as src:
+        shutil.copyfileobj(src, out)
 
 
 def _local_mtime_ns(path: Path) -> int:
@@ -243,16 +237,7 @@ class BackupStore:
 
     def _save_manifest(self, manifest: BackupManifest) -> None:
         self.backup_root.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{MANIFEST_NAME}.", dir=self.backup_root)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(manifest.model_dump_json(indent=2))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, self.manifest_path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        atomic_write(self.manifest_path, manifest.model_dump_json(indent=2))
 
     # -- paths ------------------------------------------------------------------------
 

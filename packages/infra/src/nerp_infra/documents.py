@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from nerp_infra.files import atomic_file
 from nerp_infra.text import unencodable_reason
 
 __all__ = [
@@ -369,19 +369,11 @@ def write_documents(docs: Iterable[Document], path: str | os.PathLike[str]) -> P
                 field="id",
             )
         seen.add(record["id"])
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            if suffix == ".jsonl":
-                for record in records:
-                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            else:
-                json.dump(records, handle, ensure_ascii=False, indent=2)
-                handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "w", newline="\n") as handle:
+        if suffix == ".jsonl":
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            json.dump(records, handle, ensure_ascii=False, indent=2)
+            handle.write("\n")
     return path

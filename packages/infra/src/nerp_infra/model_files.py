@@ -8,11 +8,11 @@ size, stride and sub-token policy) without importing nerp-training.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nerp_infra.files import atomic_write
 
 CHECKPOINT_DIR = "model"
 """Sub-directory of a model artifact holding the Hugging Face checkpoint."""
@@ -53,16 +53,10 @@ class InferenceSettings(BaseModel):
 
 
 def write_inference_settings(directory: Path, settings: InferenceSettings) -> Path:
-    """Write ``inference.json`` atomically (a crash never leaves half a file)."""
+    """Write ``inference.json`` atomically (a crash never leaves half a file), mode 0644."""
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / INFERENCE_FILE
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".inference-", suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(settings.model_dump(mode="json"), handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
-    return target
+    text = json.dumps(settings.model_dump(mode="json"), indent=2)
+    return atomic_write(directory / INFERENCE_FILE, text)
 
 
 def read_inference_settings(directory: Path) -> InferenceSettings:

@@ -9,15 +9,15 @@ manifest, never half a file.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from nerp_infra.files import atomic_write
 
 __all__ = [
     "MANIFEST_NAME",
@@ -122,39 +122,11 @@ def _manifest_path(path: Path) -> Path:
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> Path:
-    """Write ``<directory>/nerp.json`` atomically (temp file, fsync, rename, fsync dir)."""
+    """Write ``<directory>/nerp.json`` atomically (temp file, fsync, rename, fsync dir), 0644."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ManifestError(f"cannot write {directory / MANIFEST_NAME}: folder does not exist")
-    target = directory / MANIFEST_NAME
-    text = manifest.model_dump_json(indent=2) + "\n"
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{MANIFEST_NAME}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it owner-only; manifests are for everyone
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(directory)
-    return target
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable; some filesystems (Windows, FUSE mounts) cannot, which is fine."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return atomic_write(directory / MANIFEST_NAME, manifest.model_dump_json(indent=2) + "\n")
 
 
 def read_manifest(path: Path) -> Manifest:

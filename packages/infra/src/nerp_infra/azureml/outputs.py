@@ -32,6 +32,7 @@ from nerp_infra.artifacts import (
     write_manifest,
 )
 from nerp_infra.azureml.errors import AzureMLError
+from nerp_infra.files import staging_dir
 from nerp_infra.paths import OutputLayout
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ def _move_into_place(folder: Path, target: Path, manifest: Manifest) -> None:
     """Copy next to ``target``, then rename: a crash leaves a hidden staging folder (which
     reindexing skips), never a half-copied artifact."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging = staging_dir(target.parent, f".{target.name}.")
     try:
         shutil.copytree(folder, staging, dirs_exist_ok=True)
         write_manifest(staging, manifest)
