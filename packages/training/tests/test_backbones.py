@@ -51,7 +51,7 @@ MAX_LENGTH = 32
 @pytest.fixture(scope="module")
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
     return build_tokenizer(
-        resolve_backbone("tiny"), texts=TEXTS, vocab_size=120, max_length=MAX_LENGTH
+        resolve_backbone("tiny"), texts=TEXTS, vocab_size=160, max_length=MAX_LENGTH
     )
 
 
@@ -172,19 +172,27 @@ def test_tiny_vocabulary_respects_size_but_keeps_alphabet() -> None:
     assert {f"##{char}" for char in alphabet} <= set(small_vocab)
     assert "python" not in small_vocab
     assert "python" in large.get_vocab()
-    # words seen twice (at, john, python, skills, smith, sql) come before words seen once,
-    # ties alphabetically
+    # words seen twice (at, python, skills, sql; "john.smith@example.com" is one word) come
+    # before words seen once, ties alphabetically
     mid = train_tiny_tokenizer(TEXTS, vocab_size=len(small) + 3, max_length=MAX_LENGTH)
-    assert set(mid.get_vocab()) - set(small_vocab) == {"at", "john", "python"}
-    six = train_tiny_tokenizer(TEXTS, vocab_size=len(small) + 6, max_length=MAX_LENGTH)
-    assert set(six.get_vocab()) - set(small_vocab) == {
-        "at",
-        "john",
-        "python",
-        "skills",
-        "smith",
-        "sql",
-    }
+    assert set(mid.get_vocab()) - set(small_vocab) == {"at", "python", "skills"}
+    four = train_tiny_tokenizer(TEXTS, vocab_size=len(small) + 4, max_length=MAX_LENGTH)
+    assert set(four.get_vocab()) - set(small_vocab) == {"at", "python", "skills", "sql"}
+
+
+def test_tiny_tokenizer_keeps_emails_phones_and_urls_as_one_word() -> None:
+    tokenizer = train_tiny_tokenizer(TEXTS, vocab_size=200, max_length=MAX_LENGTH)
+    text = "Jane (858) 433-2131, jane.doe@example.com indeed.com/r/Jane-Doe Engineer."
+    pieces = tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(text)
+    assert [text[a:b] for _, (a, b) in pieces] == [
+        "Jane", "(", "858", ")", "433-2131", ",", "jane.doe@example.com",
+        "indeed.com/r/Jane-Doe", "Engineer", ".",
+    ]  # fmt: skip
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    start = text.index("jane.doe")
+    email = [i for i, (a, _) in enumerate(encoded["offset_mapping"]) if start <= a < start + 20]
+    assert len(email) > 1  # several sub-tokens …
+    assert len({encoded.word_ids()[i] for i in email}) == 1  # … of one word: one tag
 
 
 def test_tiny_tokenizer_depends_only_on_text_content() -> None:

@@ -21,7 +21,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers import (
+    Regex,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+)
 
 if TYPE_CHECKING:  # transformers is imported where used: the WordPiece part needs none of it
     from transformers import BertConfig, PreTrainedTokenizerFast
@@ -30,6 +38,7 @@ __all__ = [
     "SPECIAL_TOKENS",
     "TinySettings",
     "TinyShape",
+    "resume_pre_tokenizer",
     "tiny_bert_config",
     "tiny_wordpiece",
     "train_tiny_tokenizer",
@@ -62,9 +71,30 @@ class TinySettings:
     intermediate_size: int = 128
 
 
+_ISOLATED = r"[^\w@.+\-/]|[.\-/]\z|\A[.\-/]"
+"""Characters that become words of their own: punctuation, except ``@ . + - /`` inside a
+word, so an email, a phone number, a URL or "B.Tech" stays one word."""
+
+
+def resume_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    """Whitespace words, with punctuation split off except inside emails, phones and URLs.
+
+    BERT's pre-tokeniser cuts ``jane@example.com`` into five words and ``433-2131`` into
+    three; with labels on first sub-tokens each piece needs its own correct tag, and a
+    small model predicted fragments ("@" as an email). Kept whole, such an entity is one
+    word with one tag, while "Flowers," and "Engineer." still lose their punctuation.
+    """
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Split(Regex(_ISOLATED), behavior="isolated"),
+        ]
+    )
+
+
 def _word_counts(texts: Iterable[str]) -> Counter[str]:
     normalizer = normalizers.BertNormalizer(lowercase=True)
-    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    pre_tokenizer = resume_pre_tokenizer()
     counts: Counter[str] = Counter()
     for index, text in enumerate(texts):
         if not isinstance(text, str):
@@ -107,7 +137,7 @@ def tiny_wordpiece(texts: Iterable[str], *, vocab_size: int) -> Tokenizer:
     vocab = _vocabulary(counts, vocab_size)
     backend = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
     backend.normalizer = normalizers.BertNormalizer(lowercase=True)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.pre_tokenizer = resume_pre_tokenizer()
     backend.decoder = decoders.WordPiece(prefix=_CONTINUATION)
     backend.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
