@@ -133,6 +133,7 @@ def server(package_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "--max-text-chars", "3000",
         "--max-batch-texts", "4",
         "--max-file-bytes", "60000",
+        "--max-body-bytes", "200000",
     ]  # fmt: skip
     srv = Server(args, log)
     try:

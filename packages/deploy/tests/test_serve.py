@@ -1,11 +1,14 @@
 """The HTTP API over a real `nerp serve` process with two uvicorn workers.
 
-Limits in the fixture: 3000 characters per text, 4 texts per batch, 60000 bytes per file.
+Limits in the fixture: 3000 characters per text, 4 texts per batch, 60000 bytes per file,
+200000 bytes per JSON body.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import json
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +61,12 @@ def test_info_lists_model_labels_settings_versions_lineage_and_limits(
     }
     assert info["lineage"] == engine_int8.info()["lineage"] != []
     assert info["versions"]["fastapi"] != "absent" and info["versions"]["nerp-deploy"]
-    assert info["limits"] == {"max_text_chars": 3000, "max_batch_texts": 4, "max_file_bytes": 60000}
+    assert info["limits"] == {
+        "max_text_chars": 3000,
+        "max_batch_texts": 4,
+        "max_file_bytes": 60000,
+        "max_body_bytes": 200000,
+    }
     assert info["model"]["threads"] == 1
 
 
@@ -174,7 +182,87 @@ def test_bad_files_are_4xx_naming_the_problem(server: Server, pdf_bytes: bytes) 
 
 def test_unknown_routes_and_methods_answer_json(server: Server) -> None:
     _error(httpx.get(f"{server.url}/nope"), 404, None)
-    _error(httpx.get(f"{server.url}/predict"), 405, None)
+    not_allowed = httpx.get(f"{server.url}/predict")
+    _error(not_allowed, 405, None)
+    assert not_allowed.headers["allow"] == "POST"
+    assert httpx.delete(f"{server.url}/health").headers["allow"] == "GET"
+
+
+def test_lone_surrogates_are_422_naming_the_field(server: Server) -> None:
+    json_type = {"content-type": "application/json"}
+    one = httpx.post(
+        f"{server.url}/predict", content=b'{"text": "Jane \\ud800 Doe"}', headers=json_type
+    )
+    assert "lone surrogate U+D800" in _error(one, 422, "text")["message"]
+    batch = httpx.post(
+        f"{server.url}/predict/batch",
+        content=b'{"texts": ["Name: Ivo Smith", "Jane \\udfff Doe"]}',
+        headers=json_type,
+    )
+    assert "U+DFFF" in _error(batch, 422, "texts[1]")["message"]
+
+
+def test_a_body_that_is_not_utf8_is_422_naming_the_body(server: Server) -> None:
+    for path, body in (("/predict", b'{"text": "caf\xe9"}'), ("/predict/batch", b"\xff\xfe{}")):
+        response = httpx.post(
+            f"{server.url}{path}", content=body, headers={"content-type": "application/json"}
+        )
+        assert "not valid UTF-8" in _error(response, 422, "body")["message"]
+
+
+def _raw_request(server: Server, head: bytes, body: bytes = b"") -> tuple[int, dict[str, Any]]:
+    """Send bytes on a socket and read the answer: httpx would insist on sending it all."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head + body)
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status_line, _, rest = data.partition(b"\r\n")
+    payload = rest.partition(b"\r\n\r\n")[2]
+    return int(status_line.split()[1]), json.loads(payload)
+
+
+def test_bodies_over_the_limit_are_413_before_they_are_read(server: Server) -> None:
+    announced = (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 60000000\r\nConnection: close\r\n\r\n"
+    )
+    status, body = _raw_request(server, announced)  # not one byte of the 60 MB sent
+    assert status == 413 and body["error"]["field"] == "body"
+    assert "60000000" in body["error"]["message"] and "200000" in body["error"]["message"]
+
+    streamed = (
+        b"POST /predict/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    chunk = b'{"texts": ["' + b"a" * 50_000
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in [chunk] * 5)
+    status, body = _raw_request(server, streamed, chunks + b"0\r\n\r\n")
+    assert status == 413 and body["error"]["field"] == "body"
+    assert "more than 200000 bytes" in body["error"]["message"]
+
+    upload = (
+        b"POST /predict/file HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: multipart/form-data; boundary=x\r\n"
+        b"Content-Length: 9000000\r\nConnection: close\r\n\r\n"
+    )
+    status, body = _raw_request(server, upload)
+    assert status == 413 and body["error"]["field"] == "file"
+    assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+def test_openapi_schema_states_the_enforced_limits(server: Server) -> None:
+    schemas = httpx.get(f"{server.url}/openapi.json").json()["components"]["schemas"]
+    text = schemas["PredictRequest"]["properties"]["text"]
+    assert (text["minLength"], text["maxLength"], text["pattern"]) == (1, 3000, r"\S")
+    texts = schemas["BatchRequest"]["properties"]["texts"]
+    assert (texts["minItems"], texts["maxItems"]) == (1, 4)
+    assert texts["items"]["maxLength"] == 3000 and texts["items"]["pattern"] == r"\S"
+    # the limits accept what they say: exactly 3000 characters and exactly 4 texts
+    assert httpx.post(f"{server.url}/predict", json={"text": "a" * 3000}).status_code == 200
+    four = httpx.post(f"{server.url}/predict/batch", json={"texts": ["x", "y", "z", "w"]})
+    assert four.status_code == 200
 
 
 def test_server_keeps_serving_after_bad_input_and_uses_both_workers(server: Server) -> None:

@@ -150,6 +150,10 @@ def serve(
     max_file_bytes: Annotated[
         int, typer.Option(min=1, help="Largest accepted upload in bytes.")
     ] = 5_000_000,
+    max_body_bytes: Annotated[
+        int,
+        typer.Option(min=1, help="Largest accepted JSON body in bytes (checked before parsing)."),
+    ] = 16_000_000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve an ONNX package over HTTP (FastAPI + uvicorn; OpenAPI at /openapi.json)."""
@@ -177,6 +181,7 @@ def serve(
         max_text_chars=max_text_chars,
         max_batch_texts=max_batch_texts,
         max_file_bytes=max_file_bytes,
+        max_body_bytes=max_body_bytes,
     )
     if workers == 1:  # serve the engine already loaded and tested
         from nerp_deploy.serve.app import create_app

@@ -33,6 +33,11 @@ class ServeSettings(BaseModel):
     max_text_chars: int = Field(default=100_000, ge=1, description="longest accepted text")
     max_batch_texts: int = Field(default=64, ge=1, description="most texts per batch request")
     max_file_bytes: int = Field(default=5_000_000, ge=1, description="largest accepted upload")
+    max_body_bytes: int = Field(
+        default=16_000_000,
+        ge=1,
+        description="largest accepted JSON request body, checked before it is parsed",
+    )
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes :meth:`from_env` rebuild these settings."""
