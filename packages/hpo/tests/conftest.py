@@ -61,6 +61,7 @@ TINY_EXPERIMENT: dict[str, Any] = {
         "sampler": {"type": "random", "seed": 7},
         "pruner": {"type": "none"},
         "heartbeat_interval_s": 2,
+        "refit": True,  # the default is off (one backbone needs none); these tests cover it
     },
 }
 

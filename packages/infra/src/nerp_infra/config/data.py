@@ -32,7 +32,7 @@ _LOCALE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 class SyntheticDataConfig(ConfigModel):
     """Generated resumes (faker) so the whole pipeline runs without private data."""
 
-    n_documents: int = Field(default=500, ge=1)
+    n_documents: int = Field(default=600, ge=1)
     seed: int = 13
     locale: str = "en_US"
 

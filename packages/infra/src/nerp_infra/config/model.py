@@ -36,7 +36,7 @@ class ModelConfig(ConfigModel):
 
     backbone: str = "tiny"
     max_length: int = Field(default=128, ge=8)
-    stride: int = Field(default=32, ge=0)
+    stride: int = Field(default=16, ge=0)
     label_all_subtokens: bool = False
     tiny: TinyBackboneConfig = Field(default_factory=TinyBackboneConfig)
 
