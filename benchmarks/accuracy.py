@@ -1,0 +1,472 @@
+"""Accuracy on real resumes: nerp's shipped recipe beside the peers a user would pick instead.
+
+k-fold cross-validation on the shared DataTurks resumes, every system on the same folds,
+scored by the same scorer, side by side in one run:
+
+- ``nerp``: the ``model`` and ``train`` settings of ``examples/dataturks-minilm`` (or
+  ``--recipe``), trained the way ``nerp train`` trains a final model (``train_model``,
+  on the fold's training documents; with ``final_training.train_on_validation: false``
+  a validation part is held out for early stopping), predicting through the engine's
+  text pipeline (windows, max-context merge, BIO decoding) on the PyTorch checkpoint,
+  which the ONNX fp32 package reproduces.
+- ``spacy``: a blank English spaCy NER pipeline, ``spacy init config --pipeline ner
+  --optimize efficiency`` and ``spacy train`` with its defaults (15 % of the fold's
+  training documents as its dev set, which ``spacy train`` needs for ``model-best``).
+- ``hf``: a plain Hugging Face recipe on the same MiniLM backbone: overlapping windows
+  (``return_overflowing_tokens``, 256/64), labels on first sub-tokens by character
+  overlap, ``Trainer`` with lr 3e-4 for 8 epochs (bf16 where the CPU has bf16 units, as
+  nerp), inference with the token-classification pipeline (``aggregation_strategy="first"``,
+  same stride).
+
+The scorer: every document is cut into whitespace words; a word takes the type of the
+span it overlaps (``B-`` on a span's first word, ``I-`` after), for the gold spans and for
+each system's predicted character spans alike; seqeval strict IOB2 over whole documents
+gives micro, macro and per-type F1. Systems never see the scorer's words, so none is
+favoured by its own tokenisation.
+
+Results are kept per (system, fold, settings) in ``--results`` (JSON), so an interrupted
+run continues and a changed recipe re-trains only nerp. The peers install through the
+``accuracy`` dependency group, never through the products::
+
+    uv run --group accuracy python benchmarks/accuracy.py              # 3 folds, all systems
+    uv run --group accuracy python benchmarks/accuracy.py --systems nerp --set train.epochs=6
+
+Accuracy targets live here, never in tests. Heavy: run nothing else on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dataturks-resumes" / "resumes.jsonl"
+DEFAULT_RECIPE = ROOT / "examples" / "dataturks-minilm" / "experiment.yaml"
+SYSTEMS = ("nerp", "spacy", "hf")
+HF_RECIPE = {"learning_rate": 3e-4, "epochs": 8, "batch_size": 8, "max_length": 256, "stride": 64}
+
+if "spacy" not in sys.modules and os.environ.get("NERP_ACCURACY_REEXEC") != "1":
+    try:
+        import spacy  # noqa: F401  (the peer comes from the benchmark's dependency group)
+    except ImportError:
+        # `uv run python benchmarks/accuracy.py` without the group: bring the group in once.
+        os.environ["NERP_ACCURACY_REEXEC"] = "1"
+        uv = shutil.which("uv")
+        if uv is not None:
+            os.execv(uv, [uv, "run", "--group", "accuracy", "python", __file__, *sys.argv[1:]])
+
+from nerp_infra.documents import Document  # noqa: E402
+from nerp_training.metrics import EntityMetrics, entity_metrics  # noqa: E402
+
+Predicted = list[tuple[int, int, str]]
+
+
+# --- the scorer ------------------------------------------------------------------------
+
+
+def word_tags(text: str, spans: Sequence[tuple[int, int, str]]) -> list[str]:
+    """IOB2 tags of the whitespace words of ``text`` for character ``spans``.
+
+    A word belongs to the first span (by start) that overlaps it; a word already taken
+    by an earlier span keeps it, so overlapping predictions cannot double-count.
+    """
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    starts = [a for a, _ in words]
+    ends = [b for _, b in words]
+    tags = ["O"] * len(words)
+    for start, end, label in sorted(spans):
+        lo = bisect_right(ends, start)  # first word ending after the span starts
+        hi = bisect_left(starts, end)  # words from here on start at or after its end
+        opened = False
+        for i in range(lo, hi):
+            if tags[i] != "O":
+                opened = False
+                continue
+            tags[i] = f"{'I' if opened else 'B'}-{label}"
+            opened = True
+    return tags
+
+
+def score(docs: Sequence[Document], predictions: Sequence[Predicted]) -> EntityMetrics:
+    gold = [word_tags(d.text, [(s.start, s.end, s.label) for s in d.spans]) for d in docs]
+    guess = [word_tags(d.text, p) for d, p in zip(docs, predictions, strict=True)]
+    return entity_metrics(gold, guess)
+
+
+# --- data and folds --------------------------------------------------------------------
+
+
+def load_documents(data: Path, recipe: Any) -> list[Document]:
+    from nerp_training.data.importers import import_documents
+
+    result = import_documents(
+        data,
+        format=recipe.data.format,
+        label_mapping=recipe.data.label_mapping,
+        labels=recipe.data.labels,
+        overlap_policy=recipe.data.overlap_policy,
+    )
+    return result.documents
+
+
+def holdout(docs: Sequence[Document], fraction: float, seed: int) -> tuple[list, list]:
+    """(train, dev): a seeded ``fraction`` of ``docs`` set aside for systems that need one."""
+    ordered = sorted(docs, key=lambda d: d.id)
+    dev_ids = {
+        d.id for d in random.Random(seed).sample(ordered, max(1, round(len(docs) * fraction)))
+    }
+    return [d for d in ordered if d.id not in dev_ids], [d for d in ordered if d.id in dev_ids]
+
+
+# --- systems ---------------------------------------------------------------------------
+
+
+def run_nerp(train: list[Document], test: list[Document], recipe: Any, work: Path) -> dict:
+    from nerp_deploy.convert.reference import torch_predictor
+    from nerp_infra.model_files import read_inference_settings
+    from nerp_training.trainer.train import train_model
+
+    eval_docs: list[Document] | None = None
+    if not recipe.final_training.train_on_validation:
+        train, eval_docs = holdout(train, recipe.data.split.validation, recipe.train.seed)
+    started = time.perf_counter()
+    result = train_model(
+        train_docs=train,
+        eval_docs=eval_docs,
+        entity_types=recipe.data.labels,
+        model_config=recipe.model,
+        train_config=recipe.train,
+        output_dir=work,
+        progress=False,
+    )
+    train_s = time.perf_counter() - started
+    assert result.model_dir is not None
+    predictor = torch_predictor(result.model_dir, read_inference_settings(result.model_dir))
+    started = time.perf_counter()
+    entities = predictor.predict_batch([d.text for d in test], batch_size=16)
+    return {
+        "train_s": train_s,
+        "predict_s": time.perf_counter() - started,
+        "predictions": [[(e.start, e.end, e.label) for e in ents] for ents in entities],
+        "epochs_run": len(result.history),
+        "train_windows": result.train_windows,
+        "train_samples_per_second": result.train_samples_per_second,
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "precision": result.precision,
+    }
+
+
+def run_spacy(train: list[Document], test: list[Document], seed: int, work: Path) -> dict:
+    import spacy
+    from spacy.tokens import DocBin
+    from spacy.util import filter_spans
+
+    nlp = spacy.blank("en")
+
+    def docbin(docs: Sequence[Document], path: Path) -> None:
+        out = DocBin()
+        for d in docs:
+            doc = nlp.make_doc(d.text)
+            spans = [
+                doc.char_span(s.start, s.end, s.label, alignment_mode="expand") for s in d.spans
+            ]
+            doc.ents = filter_spans([s for s in spans if s is not None])
+            out.add(doc)
+        out.to_disk(path)
+
+    started = time.perf_counter()
+    fit, dev = holdout(train, 0.15, seed)
+    docbin(fit, work / "train.spacy")
+    docbin(dev, work / "dev.spacy")
+    spacy_cli = [sys.executable, "-m", "spacy"]
+    subprocess.run(
+        [*spacy_cli, "init", "config", str(work / "config.cfg"), "--lang", "en",
+         "--pipeline", "ner", "--optimize", "efficiency", "--force"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(
+        [*spacy_cli, "train", str(work / "config.cfg"), "--output", str(work / "out"),
+         "--paths.train", str(work / "train.spacy"), "--paths.dev", str(work / "dev.spacy"),
+         "--system.seed", str(seed)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    train_s = time.perf_counter() - started
+    trained = spacy.load(work / "out" / "model-best")
+    started = time.perf_counter()
+    predictions = [
+        [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+        for doc in trained.pipe(d.text for d in test)
+    ]
+    return {
+        "train_s": train_s,
+        "predict_s": time.perf_counter() - started,
+        "predictions": predictions,
+    }
+
+
+def run_hf(
+    train: list[Document], test: list[Document], types: Sequence[str], seed: int, work: Path
+) -> dict:
+    import torch
+    from transformers import (
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        Trainer,
+        TrainingArguments,
+        pipeline,
+    )
+
+    from nerp_training.backbones.minilm import minilm_model_dir
+    from nerp_training.trainer.device import cpu_has_native_bf16
+
+    r = HF_RECIPE
+    labels = ["O", *[f"{p}-{t}" for t in types for p in "BI"]]
+    label2id = {label: i for i, label in enumerate(labels)}
+    started = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(minilm_model_dir())
+    enc = tokenizer(
+        [d.text for d in train], truncation=True, max_length=r["max_length"], stride=r["stride"],
+        return_overflowing_tokens=True, return_offsets_mapping=True,
+    )  # fmt: skip
+    rows = []
+    for i, ids in enumerate(enc["input_ids"]):
+        doc = train[enc["overflow_to_sample_mapping"][i]]
+        spans = sorted((s.start, s.end, s.label) for s in doc.spans)
+        row_labels, previous_word = [], None
+        for word, (a, b) in zip(enc.word_ids(i), enc["offset_mapping"][i], strict=True):
+            if word is None or word == previous_word:
+                row_labels.append(-100)
+            else:
+                tag = "O"
+                for start, end, label in spans:
+                    if a < end and b > start:
+                        tag = f"{'B' if a <= start else 'I'}-{label}"
+                        break
+                row_labels.append(label2id[tag])
+            previous_word = word
+        rows.append(
+            {"input_ids": ids, "attention_mask": enc["attention_mask"][i], "labels": row_labels}
+        )
+    torch.manual_seed(seed)
+    model = AutoModelForTokenClassification.from_pretrained(
+        minilm_model_dir(),
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id=label2id,
+    )
+    args = TrainingArguments(
+        output_dir=str(work), num_train_epochs=r["epochs"], learning_rate=r["learning_rate"],
+        per_device_train_batch_size=r["batch_size"], warmup_steps=0.1, weight_decay=0.01,
+        seed=seed, save_strategy="no", report_to="none", disable_tqdm=True, logging_strategy="no",
+        use_cpu=not torch.cuda.is_available(),
+        bf16=cpu_has_native_bf16() or torch.cuda.is_available(),  # as nerp's auto does
+    )  # fmt: skip
+    Trainer(
+        model=model, args=args, train_dataset=rows,
+        data_collator=DataCollatorForTokenClassification(tokenizer),
+    ).train()  # fmt: skip
+    train_s = time.perf_counter() - started
+    tagger = pipeline(
+        "token-classification", model=model.eval(), tokenizer=tokenizer,
+        aggregation_strategy="first", stride=r["stride"], device=-1,
+    )  # fmt: skip
+    tagger.tokenizer.model_max_length = r["max_length"]
+    started = time.perf_counter()
+    predictions = [
+        [(int(e["start"]), int(e["end"]), str(e["entity_group"])) for e in tagger(d.text)]
+        for d in test
+    ]
+    return {
+        "train_s": train_s,
+        "predict_s": time.perf_counter() - started,
+        "predictions": predictions,
+    }
+
+
+# --- the run ---------------------------------------------------------------------------
+
+
+def settings_key(system: str, recipe: Any) -> str:
+    """What a cached result depends on: nerp's recipe sections, or the peer's fixed recipe."""
+    if system == "nerp":
+        settings = {
+            "model": recipe.model.model_dump(mode="json"),
+            "train": recipe.train.model_dump(mode="json"),
+            "final": recipe.final_training.train_on_validation,
+        }
+    elif system == "hf":
+        settings = HF_RECIPE
+    else:
+        settings = {"spacy": "init config --pipeline ner --optimize efficiency"}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _load_results(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _save_results(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    tmp.replace(path)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values) if values else float("nan")
+
+
+def _sd(values: Sequence[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarise(rows: dict[str, list[dict]], types: Sequence[str]) -> str:
+    """Markdown table: mean (± sd over folds) per system, then ratios against nerp."""
+    systems = [s for s in SYSTEMS if rows.get(s)]
+    header = "| metric | " + " | ".join(systems) + " |"
+    lines = [header, "|---|" + "---:|" * len(systems)]
+
+    def line(name: str, get: Callable[[dict], float], fmt: str = "{:.3f}") -> None:
+        cells = []
+        for s in systems:
+            values = [get(r) for r in rows[s]]
+            cells.append(f"{fmt.format(_mean(values))} ± {fmt.format(_sd(values))}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+
+    line("micro F1", lambda r: r["metrics"]["f1_micro"])
+    line("macro F1", lambda r: r["metrics"]["f1_macro"])
+    line("micro precision", lambda r: r["metrics"]["precision_micro"])
+    line("micro recall", lambda r: r["metrics"]["recall_micro"])
+    for t in types:
+        line(f"F1 {t}", lambda r, t=t: r["metrics"].get(f"f1_{t}", 0.0))
+    line("train wall s (per fold)", lambda r: r["train_s"], "{:.0f}")
+    line("predict wall s (per fold)", lambda r: r["predict_s"], "{:.1f}")
+    if "nerp" in systems:
+        nerp_f1 = _mean([r["metrics"]["f1_micro"] for r in rows["nerp"]])
+        nerp_s = _mean([r["train_s"] for r in rows["nerp"]])
+        lines.append("")
+        lines.append("| against nerp | " + " | ".join(systems) + " |")
+        lines.append("|---|" + "---:|" * len(systems))
+        f1 = [_mean([r["metrics"]["f1_micro"] for r in rows[s]]) for s in systems]
+        secs = [_mean([r["train_s"] for r in rows[s]]) for s in systems]
+        lines.append(
+            "| micro F1, nerp − system (points) | "
+            + " | ".join(f"{100 * (nerp_f1 - v):+.1f}" for v in f1)
+            + " |"
+        )
+        lines.append(
+            "| train time, system / nerp | " + " | ".join(f"{v / nerp_s:.2f}×" for v in secs) + " |"
+        )
+    return "\n".join(lines)
+
+
+def _flat_metrics(metrics: EntityMetrics) -> dict[str, float]:
+    flat = metrics.as_flat_dict()
+    return {k: float(v) for k, v in flat.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="DataTurks JSONL file")
+    parser.add_argument("--recipe", type=Path, default=DEFAULT_RECIPE, help="experiment YAML")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="override a recipe key, as nerp's --set (train.epochs=6)")  # fmt: skip
+    parser.add_argument("--folds", type=int, default=3, help="k of k-fold (>= 3)")
+    parser.add_argument("--only-folds", type=str, default="", help="comma list, e.g. 0,1")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma list of systems")
+    parser.add_argument(
+        "--results", type=Path, default=ROOT / "outputs" / "benchmarks" / "accuracy.json"
+    )
+    parser.add_argument("--fresh", action="store_true", help="ignore cached fold results")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep each run's work folder (models) under this folder")  # fmt: skip
+    args = parser.parse_args(argv)
+
+    from nerp_infra.config import load_experiment
+    from nerp_training.data.splits import kfold_documents
+
+    if args.folds < 3:
+        parser.error("--folds must be at least 3")
+    if not args.data.is_file():
+        parser.error(f"--data {args.data}: no such file (the shared DataTurks resumes)")
+    recipe = load_experiment(args.recipe, args.overrides)
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = set(systems) - set(SYSTEMS)
+    if unknown:
+        parser.error(f"--systems: unknown {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
+    docs = load_documents(args.data, recipe)
+    types = list(recipe.data.labels)
+    folds = kfold_documents(docs, args.folds, seed=args.seed)
+    wanted = {int(f) for f in args.only_folds.split(",") if f.strip()} or {f.index for f in folds}
+    results = {} if args.fresh else _load_results(args.results)
+    load = os.getloadavg()
+    print(f"{len(docs)} documents, {args.folds} folds (seed {args.seed}), systems {systems}; "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} cpus",
+          flush=True)  # fmt: skip
+    rows: dict[str, list[dict]] = {s: [] for s in SYSTEMS}
+    for fold in folds:
+        train, test = fold.select(docs)
+        for system in systems:
+            settings = settings_key(system, recipe)
+            key = f"{system}/{settings}/k{args.folds}-s{args.seed}/fold{fold.index}"
+            if key not in results and fold.index in wanted:
+                print(
+                    f"fold {fold.index}: {system} trains on {len(train)}, tests on {len(test)} …",
+                    flush=True,
+                )
+                with tempfile.TemporaryDirectory(prefix=f"nerp-acc-{system}-") as tmp:
+                    work = Path(tmp)
+                    if args.keep is not None:
+                        work = args.keep / key.replace("/", "_")
+                        work.mkdir(parents=True, exist_ok=True)
+                    if system == "nerp":
+                        out = run_nerp(train, test, recipe, work)
+                    elif system == "spacy":
+                        out = run_spacy(train, test, args.seed, work)
+                    else:
+                        out = run_hf(train, test, types, args.seed, work)
+                metrics = score(test, out.pop("predictions"))
+                results[key] = {
+                    **out,
+                    "metrics": _flat_metrics(metrics),
+                    "fold": fold.index,
+                    "load_after": os.getloadavg()[0],
+                }
+                _save_results(args.results, results)
+                m = results[key]["metrics"]
+                print(
+                    f"fold {fold.index}: {system} micro F1 {m['f1_micro']:.3f} macro "
+                    f"{m['f1_macro']:.3f} ({out['train_s']:.0f} s training)",
+                    flush=True,
+                )
+            if key in results:
+                rows[system].append(results[key])
+    rows = {s: r for s, r in rows.items() if r}
+    table = summarise(rows, types)
+    counts = {s: len(r) for s, r in rows.items()}
+    print(f"\nStrict entity F1 over whitespace words, whole documents; mean ± sd over folds "
+          f"{counts}:\n")  # fmt: skip
+    print(table)
+    (args.results.with_suffix(".md")).write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
