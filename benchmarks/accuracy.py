@@ -376,6 +376,38 @@ def summarise(rows: dict[str, list[dict]], types: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def plot(rows: dict[str, list[dict]], types: Sequence[str], path: Path) -> Path:
+    """Grouped bars: mean F1 (micro, macro, each type) per system, with the folds' spread."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ["micro", "macro", *types]
+    systems = list(rows)
+    width = 0.8 / max(1, len(systems))
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    for i, system in enumerate(systems):
+        values = [[r["metrics"].get(f"f1_{n}", 0.0) for r in rows[system]] for n in names]
+        ax.bar(
+            [x + i * width for x in range(len(names))],
+            [_mean(v) for v in values],
+            width,
+            yerr=[_sd(v) for v in values],
+            label=system,
+            capsize=2,
+        )
+    ax.set_xticks([x + width * (len(systems) - 1) / 2 for x in range(len(names))], names)
+    ax.set_ylabel("strict F1 (mean over folds)")
+    ax.set_ylim(0, 1)
+    ax.set_title("DataTurks resumes, k-fold CV, strict entity F1 over words")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _flat_metrics(metrics: EntityMetrics) -> dict[str, float]:
     flat = metrics.as_flat_dict()
     return {k: float(v) for k, v in flat.items()}
@@ -465,6 +497,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{counts}:\n")  # fmt: skip
     print(table)
     (args.results.with_suffix(".md")).write_text(table + "\n")
+    chart = plot(rows, types, args.results.with_suffix(".png"))
+    print(f"\ntable: {args.results.with_suffix('.md')}\nchart: {chart}")
     return 0
 
 
