@@ -7,13 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer
 import yaml
 from typer.testing import CliRunner
 
 from nerp_infra.commands.config_cmd import app as config_app
 from nerp_infra.commands.init_cmd import init
-from nerp_infra.config import ExperimentConfig, load_experiment
+from nerp_infra.config import ConfigError, ExperimentConfig, load_experiment
 
 runner = CliRunner()
 
@@ -42,7 +43,7 @@ def test_nerp_script_init_then_validate_and_misspelt_key(tmp_path: Path) -> None
     assert ok.stdout.strip() == f"ok: {experiment}"
 
     hpo = folder / "hpo.yaml"
-    hpo.write_text(hpo.read_text().replace("n_trials: 4", "n_trails: 4"))
+    hpo.write_text(hpo.read_text().replace("n_trials:", "n_trails:"))
     bad = subprocess.run(
         [nerp, "config", "validate", str(experiment)], capture_output=True, text=True, check=False
     )
@@ -108,3 +109,30 @@ def test_show_reports_errors_like_validate(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stdout == ""
     assert f"{experiment}: model: refers to 'missing.yaml', which does not exist" in result.stderr
+
+
+def test_validate_fails_for_a_missing_data_file(tmp_path: Path) -> None:
+    (tmp_path / "there.jsonl").write_text('{"text": "Jane"}\n', encoding="utf-8")
+    experiment = tmp_path / "experiment.yaml"
+    experiment.write_text(
+        yaml.safe_dump({"data": {"source": "files", "files": ["there.jsonl", "gone.jsonl"]}}),
+        encoding="utf-8",
+    )
+    result = runner.invoke(config_app, ["validate", str(experiment)])
+    assert result.exit_code == 1
+    assert "ok:" not in result.output
+    assert f"{experiment}: data.files[1]: {tmp_path / 'gone.jsonl'} does not exist" in (
+        result.output
+    )
+    assert "there.jsonl" not in result.output
+
+
+def test_an_empty_experiment_file_is_an_error_not_the_defaults(tmp_path: Path) -> None:
+    for text in ("", "# only a comment\n", "{}\n"):
+        experiment = tmp_path / "experiment.yaml"
+        experiment.write_text(text, encoding="utf-8")
+        result = runner.invoke(config_app, ["validate", str(experiment)])
+        assert result.exit_code == 1, text
+        assert f"{experiment}: is empty" in result.output
+        with pytest.raises(ConfigError, match="is empty"):
+            load_experiment(experiment)

@@ -11,6 +11,7 @@ from nerp_infra.config import (
     dump_config,
     load_experiment_or_exit,
 )
+from nerp_infra.config.loader import input_problems
 
 app = typer.Typer(
     name="config",
@@ -28,6 +29,12 @@ def show(experiment: ExperimentArgument = None, overrides: SetOption = None) -> 
 
 @app.command()
 def validate(experiment: ExperimentArgument = None, overrides: SetOption = None) -> None:
-    """Check an experiment; print "ok: <file>" or every problem (exit status 1)."""
-    load_experiment_or_exit(experiment, overrides)
+    """Check an experiment and the data files it reads; print "ok: <file>" or every
+    problem (exit status 1)."""
+    cfg = load_experiment_or_exit(experiment, overrides)
+    problems = input_problems(cfg, experiment)
+    if problems:
+        for problem in problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(1)
     typer.echo(f"ok: {experiment if experiment is not None else default_experiment_path()}")

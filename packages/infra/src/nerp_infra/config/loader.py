@@ -23,7 +23,7 @@ from nerp_infra.config.keys import file_relative_keys, keys_at, walk
 from nerp_infra.config.overrides import apply_override, parse_overrides
 from nerp_infra.config.yamlio import dump_yaml, read_yaml_mapping
 
-__all__ = ["default_experiment_path", "dump_config", "load_experiment"]
+__all__ = ["default_experiment_path", "dump_config", "input_problems", "load_experiment"]
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 
@@ -61,6 +61,14 @@ def _label(path: Path) -> str:
 def _read(path: Path) -> _RawExperiment:
     label = _label(path)
     tree = read_yaml_mapping(path, label)
+    if not tree:
+        # Running on would silently be the built-in default experiment, not this file's.
+        raise ConfigError(
+            label,
+            "",
+            "is empty; an experiment names at least what differs from the defaults "
+            "(`nerp init DIR` writes a starter experiment)",
+        )
     raw = _RawExperiment(tree, {(): _Source(label, path.parent.absolute())})
     for section in SECTIONS:
         value = tree.get(section)
@@ -165,6 +173,19 @@ def load_experiment(
     except ValidationError as exc:
         problems = [_problem(raw, error) for error in exc.errors()]
         raise ConfigError.from_problems(problems) from None
+
+
+def input_problems(cfg: ExperimentConfig, experiment: str | Path | None = None) -> list[str]:
+    """What the experiment reads that is not there: each missing data file, as
+    ``<experiment>: data.files[i]: <path> does not exist``. Loading does not check this
+    (a job may mount its data later); ``nerp config validate`` does."""
+    label = _label(default_experiment_path() if experiment is None else Path(experiment))
+    problems = []
+    if cfg.data.source == "files":
+        for index, file in enumerate(cfg.data.files):
+            if not file.exists():
+                problems.append(f"{label}: data.files[{index}]: {file} does not exist")
+    return problems
 
 
 def dump_config(cfg: BaseModel) -> str:
