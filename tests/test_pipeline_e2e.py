@@ -111,15 +111,13 @@ def test_killed_mid_hpo_then_resumed(root: Path, tmp_path: Path) -> None:
 
 
 def test_rerun_reuses_every_stage(root: Path) -> None:
-    started = time.perf_counter()
+    # How fast a fully reused run is belongs to benchmarks/pipeline_rerun.py, not here.
     rerun = _run(root)
-    elapsed = time.perf_counter() - started
     stage_lines = [line for line in rerun.stdout.splitlines() if line.startswith("[")]
     finished = [line for line in stage_lines if "running" not in line]
     assert len(finished) == 8, rerun.stdout
     for line in finished:
         assert " reused " in line, f"stage re-ran: {line}"
-    assert elapsed < 120, f"a fully reused run took {elapsed:.0f}s"
 
 
 def test_forcing_one_stage_makes_a_new_variant_and_predict_uses_it(root: Path) -> None:

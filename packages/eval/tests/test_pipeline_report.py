@@ -5,6 +5,7 @@ benchmark → report) and the report they produce, rendered in headless Chromium
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Callable
@@ -208,7 +209,10 @@ def test_report_is_reused_until_an_input_changes(pipeline: Pipeline) -> None:
 
 def test_report_renders_in_headless_chromium(pipeline: Pipeline) -> None:
     if find_chromium() is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it")
+        reason = "Chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI") == "true":  # CI must not pass without rendering the report
+            pytest.fail(f"{reason}; CI=true needs it (.ci/run installs it)", pytrace=False)
+        pytest.skip(f"{reason}; CI installs it")
     html_path = Path(pipeline.results["report"].details["report"])
     dom = render_dom(html_path)
     figures = re.findall(r'id="(fig-[a-z0-9-]+)"', dom)
