@@ -427,6 +427,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--results", type=Path, default=ROOT / "outputs" / "benchmarks" / "accuracy.json"
     )
     parser.add_argument("--fresh", action="store_true", help="ignore cached fold results")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="print the table from cached results, train nothing",
+    )
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep each run's work folder (models) under this folder")  # fmt: skip
     args = parser.parse_args(argv)
@@ -458,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for system in systems:
             settings = settings_key(system, recipe)
             key = f"{system}/{settings}/k{args.folds}-s{args.seed}/fold{fold.index}"
-            if key not in results and fold.index in wanted:
+            if key not in results and fold.index in wanted and not args.report_only:
                 print(
                     f"fold {fold.index}: {system} trains on {len(train)}, tests on {len(test)} …",
                     flush=True,
