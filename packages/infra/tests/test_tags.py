@@ -3,12 +3,9 @@ from __future__ import annotations
 import pytest
 
 from nerp_infra.tags import (
-    TAG_PREFIX,
     TAG_SCHEMA_VERSION,
     TagRegistry,
     build_tags,
-    read_tags,
-    render_name,
     tag_name,
 )
 
@@ -57,23 +54,3 @@ def test_registry_extension_and_conflicts() -> None:
     assert {"stage", "backbone", "data_fp", "spec_fp", "lineage", "schema_version"} <= set(
         registry.keys
     )
-
-
-def test_read_tags_strips_the_prefix() -> None:
-    tags = {f"{TAG_PREFIX}stage": "hpo", "mlflow.runName": "x", f"{TAG_PREFIX}future": "1"}
-    assert read_tags(tags) == {"stage": "hpo", "future": "1"}
-
-
-def test_render_name() -> None:
-    fp = "81710c33aa"
-    assert render_name(
-        "{stage}-{backbone}-{spec_fp:.8}", stage="hpo", backbone="b", spec_fp=fp
-    ) == ("hpo-b-81710c33")
-    with pytest.raises(
-        ValueError, match=r"uses backbone, which is not available; available: stage"
-    ):
-        render_name("{stage}-{backbone}", stage="hpo")
-    with pytest.raises(ValueError, match="named fields"):
-        render_name("{}-{0}", stage="hpo")
-    with pytest.raises(ValueError, match="cannot be filled"):
-        render_name("{stage:d}", stage="hpo")

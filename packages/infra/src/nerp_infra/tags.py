@@ -8,7 +8,6 @@ by tags it knows exist. Packages add their own keys with :func:`register_tag` at
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +22,7 @@ __all__ = [
     "TagRegistry",
     "TagSpec",
     "build_tags",
-    "read_tags",
     "register_tag",
-    "render_name",
     "tag_name",
 ]
 
@@ -159,10 +156,6 @@ class TagRegistry:
             if value is not None
         }
 
-    def read(self, tags: Mapping[str, str]) -> dict[str, str]:
-        """The ``nerp.*`` tags of a run, keyed without the prefix (unknown keys kept)."""
-        return {k[len(TAG_PREFIX) :]: v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
-
 
 REGISTRY = TagRegistry()
 """The process-wide registry used by :func:`build_tags`."""
@@ -181,29 +174,3 @@ def tag_name(key: str) -> str:
 def build_tags(**values: Any) -> dict[str, str]:
     """Build ``nerp.*`` tags from the process-wide registry (unknown keys are rejected)."""
     return REGISTRY.build(**values)
-
-
-def read_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    """The ``nerp.*`` tags of a run, without the prefix."""
-    return REGISTRY.read(tags)
-
-
-def render_name(pattern: str, **values: Any) -> str:
-    """Fill a naming pattern from config (``"{stage}-{backbone}-{spec_fp:.8}"``).
-
-    Missing fields are reported by name with the fields that were available, so a
-    typo in a config naming pattern reads as such.
-    """
-    fields = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
-    if any(f == "" or f.isdigit() for f in fields):
-        raise ValueError(f"naming pattern {pattern!r} must use named fields like {{stage}}")
-    missing = sorted({f.split(".")[0].split("[")[0] for f in fields} - set(values))
-    if missing:
-        raise ValueError(
-            f"naming pattern {pattern!r} uses {', '.join(missing)}, which is not available; "
-            f"available: {', '.join(sorted(values)) or '(none)'}"
-        )
-    try:
-        return pattern.format(**values)
-    except (ValueError, AttributeError, IndexError, KeyError) as exc:
-        raise ValueError(f"naming pattern {pattern!r} cannot be filled: {exc}") from exc

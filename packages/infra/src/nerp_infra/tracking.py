@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_DB_NAME",
     "MAX_PARAM_VALUE",
-    "active_run_id",
     "ensure_experiment",
     "experiment_name",
     "fail_stale_runs",
@@ -152,12 +151,6 @@ def ensure_experiment(name: str) -> str:
 
 
 # -- runs -------------------------------------------------------------------------------
-
-
-def active_run_id() -> str | None:
-    mlflow = _require_mlflow()
-    run = mlflow.active_run()
-    return None if run is None else str(run.info.run_id)
 
 
 @contextmanager
