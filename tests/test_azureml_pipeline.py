@@ -18,10 +18,11 @@ from typer.testing import CliRunner
 
 pytest.importorskip("azure.ai.ml", reason="needs the [azure] extras (nox e2e session)")
 
+from azureml_local import LocalMLClient
+
 import nerp_infra.azureml
 from nerp_infra.artifacts import ArtifactIndex
 from nerp_infra.azureml import AZUREML_JOB_EXTRA, Workspace, WorkspaceSettings
-from nerp_infra.azureml.local import LocalMLClient
 from nerp_infra.cli import build_app
 
 FAST = [

@@ -101,9 +101,10 @@ def test_azureml_submission_records_the_package_the_job_made(
     """The job runs for real on a local stand-in of the workspace (``nerp convert`` on the
     uploaded model); the package comes back into the local index, a child of the model,
     with the job named in its manifest, and a local rerun of the stage reuses it."""
+    from azureml_local import LocalMLClient
+
     import nerp_infra.azureml
     from nerp_infra.azureml import AZUREML_JOB_EXTRA, Workspace, WorkspaceSettings
-    from nerp_infra.azureml.local import LocalMLClient
 
     root = tmp_path / "root"
     model_id = _register_final_model(toy_artifact, root)

@@ -18,6 +18,7 @@ from typing import Any
 
 import optuna
 import pytest
+from azureml_local import LocalMLClient
 from optuna.trial import TrialState
 
 from nerp_hpo.azure import submit_sweep
@@ -28,7 +29,6 @@ from nerp_hpo.study import run_study
 from nerp_hpo.sweep_children import AZUREML_CHILD_ATTR
 from nerp_infra.artifacts import ArtifactIndex
 from nerp_infra.azureml import Workspace, WorkspaceSettings
-from nerp_infra.azureml.local import LocalMLClient
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning"),

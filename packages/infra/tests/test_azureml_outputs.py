@@ -11,6 +11,8 @@ import pytest
 
 pytest.importorskip("azure.ai.ml", reason="needs the nerp-infra[azure] extra")
 
+from azureml_local import LocalMLClient
+
 from nerp_infra.artifacts import ArtifactIndex, begin_artifact, read_manifest
 from nerp_infra.azureml import (
     AZUREML_JOB_EXTRA,
@@ -20,7 +22,6 @@ from nerp_infra.azureml import (
     record_job_outputs,
     submit_and_wait,
 )
-from nerp_infra.azureml.local import LocalMLClient
 from nerp_infra.paths import OutputLayout
 
 # What a remote stage does: make one artifact (child of --parent) under --output-root.

@@ -72,11 +72,11 @@ def test_the_stage_submits_the_job_and_records_the_model_it_made(
     the model comes back into the local index, a child of the local dataset."""
     import io
 
+    from azureml_local import LocalMLClient
     from rich.console import Console
 
     import nerp_infra.azureml
     from nerp_infra.azureml import AZUREML_JOB_EXTRA, Workspace, WorkspaceSettings
-    from nerp_infra.azureml.local import LocalMLClient
     from nerp_infra.pipeline import StageContext
     from nerp_training.azureml_job import run_training_job
 

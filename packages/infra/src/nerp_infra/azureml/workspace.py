@@ -212,7 +212,7 @@ class Workspace:
     """The settings a job is built with and the client it is submitted through."""
 
     settings: WorkspaceSettings
-    ml_client: MLClient  # or a stand-in with the same surface (azureml.local.LocalMLClient)
+    ml_client: MLClient  # or a stand-in with the same surface (tests/support/azureml_local.py)
 
 
 def connect_workspace() -> Workspace:

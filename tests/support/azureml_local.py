@@ -11,7 +11,8 @@ or grid; early termination is not simulated) and lists them as its children.
 
 It exists so the code that submits jobs and records their outputs is exercised end to end
 in tests, with the real SDK job objects and the real ``nerp`` commands; it is not a
-production backend (no isolation, no environment build, jobs run one after another).
+production backend (no isolation, no environment build, jobs run one after another), so it
+lives with the tests (``tests/support`` is on pytest's ``pythonpath``) and ships in no wheel.
 """
 
 from __future__ import annotations
