@@ -148,12 +148,12 @@ def test_iter_documents_streams(tmp_path: Path) -> None:
     ("name", "content", "expected"),
     [
         ("d.jsonl", '{"text": "a"}\n{"text": \n', r"d\.jsonl, line 2: invalid JSON"),
-        ("d.json", '[{"text": "a"},\n oops]', r"d\.json, line 2, column 2: invalid JSON"),
-        ("d.json", '"just a string"', "top level must be a document object or a list"),
-        ("d.jsonl", "[1, 2]\n", "line 1: a document must be a JSON object, got list"),
+        ("d.json", '[{"text": "a"},\n oops]', r"d\.json, line 2: invalid JSON: .* \(column 2\)"),
+        ("d.json", '"just a string"', "top level must be a list of records or one record"),
+        ("d.jsonl", "[1, 2]\n", "line 1: a document must be a JSON object, got a list"),
         ("d.jsonl", '{"spans": []}\n', "line 1, field 'text': is required"),
         ("d.jsonl", '{"text": "a", "span": []}\n', "field 'span': unknown key"),
-        ("d.jsonl", '{"text": 5}\n', "field 'text': Input should be a valid string"),
+        ("d.jsonl", '{"text": 5}\n', "field 'text': must be a string, got a number"),
         (
             "d.jsonl",
             '{"text": "a", "spans": [], "annotations": []}\n',
@@ -168,7 +168,7 @@ def test_iter_documents_streams(tmp_path: Path) -> None:
         (
             "d.jsonl",
             '{"text": "abc", "spans": [{"start": 0, "end": "2", "label": "X"}]}\n',
-            r"field 'spans\[0\]\.end': Input should be a valid integer",
+            r"field 'spans\[0\]\.end': not an integer \(a string\)",
         ),
         (
             "d.jsonl",
@@ -196,7 +196,18 @@ def test_iter_documents_streams(tmp_path: Path) -> None:
             '{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n',
             r"line 2, field 'id': duplicate document id 'a' \(first at line 1\)",
         ),
-        ("d.jsonl", '{"id": true, "text": "x"}\n', "field 'id': Input should be a valid string"),
+        (
+            "d.jsonl",
+            '{"id": true, "text": "x"}\n',
+            "field 'id': must be a non-empty string or an integer, got a boolean",
+        ),
+        (
+            "d.jsonl",
+            '{"text": "abc", "spans": [{"start": -1, "end": 2, "label": "X"}]}\n',
+            r"field 'spans\[0\]\.start': Input should be greater than or equal to 0",
+        ),
+        ("d.jsonl", '{"text": "abc", "spans": [{"start": 0}]}\n', r"spans\[0\]\.end': not an"),
+        ("d.jsonl", '{"text": "a", "spans": ["x"]}\n', r"'spans\[0\]': must be an object"),
         ("d.txt", "hello", r"unsupported file type '\.txt'"),
     ],
 )

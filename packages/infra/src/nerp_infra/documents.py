@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -39,12 +40,20 @@ from nerp_infra.files import atomic_file
 from nerp_infra.text import unencodable_reason
 
 __all__ = [
+    "SUFFIXES",
     "Document",
     "DocumentError",
+    "DocumentRecord",
     "Entity",
+    "JsonRecord",
     "Span",
+    "SpanRecord",
+    "describe_json",
+    "is_json_int",
     "iter_documents",
+    "iter_json_records",
     "overlapping_spans",
+    "parse_document_record",
     "read_documents",
     "write_documents",
 ]
@@ -64,12 +73,14 @@ class DocumentError(ValueError):
         path: str | os.PathLike[str] | None = None,
         location: str | None = None,
         field: str | None = None,
+        line: int | None = None,
     ) -> None:
         self.reason = reason
         self.path = None if path is None else str(path)
-        self.location = location
+        self.line = line
+        self.location = location if location is not None or line is None else f"line {line}"
         self.field = field
-        where = [part for part in (self.path, location) if part]
+        where = [part for part in (self.path, self.location) if part]
         if field:
             where.append(f"field {field!r}")
         super().__init__(f"{', '.join(where)}: {reason}" if where else reason)
@@ -190,125 +201,208 @@ def _check_suffix(path: Path) -> str:
     return suffix
 
 
-def _field_name(loc: tuple[int | str, ...], form: str) -> str | None:
-    if not loc:
-        return None
-    if form == "annotations" and loc[0] == "spans":
-        # Report positions in the user's own form: annotations[i] is [start, end, label].
-        return f"annotations[{loc[1]}]" if len(loc) > 1 else "annotations"
-    name = str(loc[0])
-    for part in loc[1:]:
-        name += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return name
+# -- JSON records ---------------------------------------------------------------------
 
 
-def _record_to_document(record: object, *, default_id: str, path: Path, location: str) -> Document:
-    if not isinstance(record, dict):
+def describe_json(value: object) -> str:
+    """How a JSON value is named in error messages: ``'a string'``, ``'null'``, ``'a list'``."""
+    if value is None:
+        return "null"
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    names |= {int: "a number", float: "a number"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def is_json_int(value: object) -> bool:
+    """An integer, and not a boolean (which Python counts as one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class JsonRecord:
+    """One JSON value of a documents file and where it is: ``line`` for JSONL, ``index`` always."""
+
+    path: Path
+    index: int
+    line: int | None
+    value: Any
+
+    @property
+    def location(self) -> str:
+        return f"line {self.line}" if self.line is not None else f"index {self.index}"
+
+
+def iter_json_records(path: str | os.PathLike[str]) -> Iterator[JsonRecord]:
+    """The records of a ``.jsonl`` file (one per non-blank line, streamed) or of a ``.json``
+    file (a list of records, or one record), each with its location.
+
+    Every reader of JSON documents files (native documents here, the foreign formats of the
+    nerp-training importers) goes through this, so they report bad files the same way.
+    """
+    path = Path(path)
+    suffix = _check_suffix(path)
+    if not path.is_file():
+        raise DocumentError("no such file", path=path)
+    if suffix == ".jsonl":
+        yield from _iter_jsonl_records(path)
+        return
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"not UTF-8 text: {exc.reason}", path=path) from None
+    except json.JSONDecodeError as exc:
         raise DocumentError(
-            f"a document must be a JSON object, got {type(record).__name__}",
-            path=path,
-            location=location,
-        )
-    if "spans" in record and "annotations" in record:
+            f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno
+        ) from None
+    if isinstance(payload, dict):
+        yield JsonRecord(path, 0, None, payload)
+    elif isinstance(payload, list):
+        for index, value in enumerate(payload):
+            yield JsonRecord(path, index, None, value)
+    else:
         raise DocumentError(
-            "has both 'spans' and 'annotations'; use one form per document",
+            f"top level must be a list of records or one record, got {describe_json(payload)}",
             path=path,
-            location=location,
         )
-    form = "annotations" if "annotations" in record else "native"
+
+
+def _iter_jsonl_records(path: Path) -> Iterator[JsonRecord]:
+    index = 0
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DocumentError(
+                    f"not UTF-8 text: {exc.reason}", path=path, line=line_no
+                ) from None
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DocumentError(
+                    f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=line_no
+                ) from None
+            yield JsonRecord(path, index, line_no, value)
+            index += 1
+
+
+# -- native records -------------------------------------------------------------------
+
+
+class SpanRecord(NamedTuple):
+    """A span as a record states it: typed, but its geometry and label not yet checked."""
+
+    start: int
+    end: int
+    label: str
+    field: str
+    """Where in the record, in the record's own form: ``spans[2]`` or ``annotations[2]``."""
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """A native record, its keys and types checked; span geometry is checked by
+    :class:`Document` (strict readers) or by data validation (the lenient importer)."""
+
+    id: str
+    text: str
+    spans: list[SpanRecord]
+
+
+def _record_span(field: str, start: object, end: object, label: object) -> SpanRecord:
+    for name, value in (("start", start), ("end", end)):
+        if not is_json_int(value):
+            raise DocumentError(f"not an integer ({describe_json(value)})", field=f"{field}.{name}")
+    if not isinstance(label, str):
+        raise DocumentError(f"must be a string, got {describe_json(label)}", field=f"{field}.label")
+    assert isinstance(start, int) and isinstance(end, int)
+    return SpanRecord(start, end, label, field)
+
+
+def parse_document_record(value: object, *, default_id: str) -> DocumentRecord:
+    """Check one record of either native form and return its parts.
+
+    Raises :class:`DocumentError` with ``reason`` and ``field`` only; the caller adds the
+    file and location it knows.
+    """
+    if not isinstance(value, dict):
+        raise DocumentError(f"a document must be a JSON object, got {describe_json(value)}")
+    if "spans" in value and "annotations" in value:
+        raise DocumentError("has both 'spans' and 'annotations'; use one form per document")
+    form = "annotations" if "annotations" in value else "spans"
     allowed = _ANNOTATION_KEYS if form == "annotations" else _NATIVE_KEYS
-    unknown = sorted(set(record) - allowed)
+    unknown = sorted(set(value) - allowed)
     if unknown:
         raise DocumentError(
             f"unknown key(s) {', '.join(map(repr, unknown))}; a document has "
             f"{', '.join(sorted(allowed))}",
-            path=path,
-            location=location,
             field=str(unknown[0]),
         )
-    if "text" not in record:
-        raise DocumentError("is required", path=path, location=location, field="text")
-    doc_id: Any = record.get("id", default_id)
-    if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+    doc_id = value.get("id", default_id)
+    if is_json_int(doc_id):
         doc_id = str(doc_id)  # many annotation tools number their documents
-    data: dict[str, Any] = {"id": doc_id, "text": record["text"]}
-    if form == "annotations":
-        annotations = record["annotations"]
-        if not isinstance(annotations, list):
+    elif not isinstance(doc_id, str) or not doc_id.strip():
+        raise DocumentError(
+            f"must be a non-empty string or an integer, got {describe_json(doc_id)}", field="id"
+        )
+    if "text" not in value:
+        raise DocumentError("is required", field="text")
+    text = value["text"]
+    if not isinstance(text, str):
+        raise DocumentError(f"must be a string, got {describe_json(text)}", field="text")
+    items = value.get(form, [])
+    if not isinstance(items, list):
+        shape = "[start, end, label]" if form == "annotations" else "span objects"
+        raise DocumentError(f"must be a list of {shape}, got {describe_json(items)}", field=form)
+    spans = []
+    for i, item in enumerate(items):
+        field = f"{form}[{i}]"
+        if form == "annotations":
+            if not isinstance(item, list) or len(item) != 3:
+                raise DocumentError(f"must be [start, end, label], got {item!r:.60}", field=field)
+            spans.append(_record_span(field, *item))
+            continue
+        if not isinstance(item, dict):
+            raise DocumentError(f"must be an object, got {describe_json(item)}", field=field)
+        extra = sorted(set(item) - {"start", "end", "label"})
+        if extra:
             raise DocumentError(
-                "must be a list of [start, end, label]",
-                path=path,
-                location=location,
-                field="annotations",
+                "unknown key; a span has start, end, label", field=f"{field}.{extra[0]}"
             )
-        spans = []
-        for i, item in enumerate(annotations):
-            if not isinstance(item, list | tuple) or len(item) != 3:
-                raise DocumentError(
-                    f"must be [start, end, label], got {item!r}",
-                    path=path,
-                    location=location,
-                    field=f"annotations[{i}]",
-                )
-            spans.append({"start": item[0], "end": item[1], "label": item[2]})
-        data["spans"] = spans
-    elif "spans" in record:
-        data["spans"] = record["spans"]
+        spans.append(_record_span(field, item.get("start"), item.get("end"), item.get("label")))
+    return DocumentRecord(id=doc_id, text=text, spans=spans)
+
+
+def _record_to_document(record: JsonRecord, *, default_id: str) -> Document:
+    try:
+        parsed = parse_document_record(record.value, default_id=default_id)
+    except DocumentError as exc:
+        raise DocumentError(
+            exc.reason, path=record.path, location=record.location, field=exc.field
+        ) from None
+    data = {
+        "id": parsed.id,
+        "text": parsed.text,
+        "spans": [{"start": s.start, "end": s.end, "label": s.label} for s in parsed.spans],
+    }
     try:
         return Document.model_validate(data)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
-        field = _field_name(tuple(error["loc"]), form)
+        loc = tuple(error["loc"])
         message = str(error["msg"]).removeprefix("Value error, ")
-        if field and form == "annotations" and field.startswith("annotations["):
-            inner = [str(p) for p in error["loc"][2:]]
-            if inner:
-                message = f"{inner[0]}: {message}"
-        raise DocumentError(message, path=path, location=location, field=field) from None
-
-
-def _iter_json_records(path: Path) -> Iterator[tuple[str, object]]:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            payload = json.load(handle)
-    except json.JSONDecodeError as exc:
+        field = ".".join(str(part) for part in loc) or None
+        if len(loc) > 1 and loc[0] == "spans":  # name the span as the user wrote it
+            span_field, inner = parsed.spans[int(loc[1])].field, [str(p) for p in loc[2:]]
+            if span_field.startswith("annotations"):  # [start, end, label]: no field names
+                field, message = span_field, ": ".join([*inner, message])
+            else:
+                field = ".".join([span_field, *inner])
         raise DocumentError(
-            f"invalid JSON: {exc.msg}", path=path, location=f"line {exc.lineno}, column {exc.colno}"
+            message, path=record.path, location=record.location, field=field
         ) from None
-    except UnicodeDecodeError as exc:
-        raise DocumentError(f"not UTF-8 text: {exc.reason}", path=path) from None
-    if isinstance(payload, list):
-        for index, record in enumerate(payload):
-            yield f"index {index}", record
-    elif isinstance(payload, dict):
-        yield "index 0", payload
-    else:
-        raise DocumentError(
-            f"top level must be a document object or a list of them, got {type(payload).__name__}",
-            path=path,
-        )
-
-
-def _iter_jsonl_records(path: Path) -> Iterator[tuple[str, object]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        line_no = 0
-        try:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DocumentError(
-                        f"invalid JSON: {exc.msg} (column {exc.colno})",
-                        path=path,
-                        location=f"line {line_no}",
-                    ) from None
-                yield f"line {line_no}", record
-        except UnicodeDecodeError as exc:
-            raise DocumentError(
-                f"not UTF-8 text: {exc.reason}", path=path, location=f"line {line_no + 1}"
-            ) from None
 
 
 def iter_documents(path: str | os.PathLike[str]) -> Iterator[Document]:
@@ -318,21 +412,17 @@ def iter_documents(path: str | os.PathLike[str]) -> Iterator[Document]:
     within the file: splits and predictions are keyed by them.
     """
     path = Path(path)
-    suffix = _check_suffix(path)
-    records = _iter_jsonl_records(path) if suffix == ".jsonl" else _iter_json_records(path)
     seen: dict[str, str] = {}
-    for index, (location, record) in enumerate(records):
-        doc = _record_to_document(
-            record, default_id=f"{path.stem}-{index}", path=path, location=location
-        )
+    for record in iter_json_records(path):
+        doc = _record_to_document(record, default_id=f"{path.stem}-{record.index}")
         if doc.id in seen:
             raise DocumentError(
                 f"duplicate document id {doc.id!r} (first at {seen[doc.id]})",
                 path=path,
-                location=location,
+                location=record.location,
                 field="id",
             )
-        seen[doc.id] = location
+        seen[doc.id] = record.location
         yield doc
 
 

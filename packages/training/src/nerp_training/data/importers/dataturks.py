@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from nerp_training.data.importers._records import Record, describe, is_int, iter_records
+from nerp_infra.documents import describe_json, is_json_int
+from nerp_training.data.importers._records import Record, iter_records
 from nerp_training.data.records import Issue, RawDocument, RawSpan
 
 __all__ = ["DATATURKS_RESUME_MAPPING", "REALIGN_WINDOW", "read_dataturks"]
@@ -59,7 +60,7 @@ def _labels(record: Record, field: str, value: object) -> list[str]:
     if isinstance(value, str):
         return [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise record.error(f"must be a list of strings, got {describe(value)}", field)
+        raise record.error(f"must be a list of strings, got {describe_json(value)}", field)
     return list(value) if value else [""]
 
 
@@ -67,34 +68,36 @@ def _parse(record: Record, prefix: str) -> RawDocument:
     data = record.obj()
     content = data.get("content")
     if not isinstance(content, str):
-        raise record.error(f"must be a string, got {describe(content)}", "content")
+        raise record.error(f"must be a string, got {describe_json(content)}", "content")
     annotations = data.get("annotation") or []
     if not isinstance(annotations, list):
-        raise record.error(f"must be a list, got {describe(annotations)}", "annotation")
+        raise record.error(f"must be a list, got {describe_json(annotations)}", "annotation")
     doc = RawDocument(
         id=f"{prefix}-{record.index}", text=content, source=record.source, file=str(record.path)
     )
     for i, annotation in enumerate(annotations):
         field = f"annotation[{i}]"
         if not isinstance(annotation, dict):
-            raise record.error(f"must be an object, got {describe(annotation)}", field)
+            raise record.error(f"must be an object, got {describe_json(annotation)}", field)
         labels = _labels(record, f"{field}.label", annotation.get("label"))
         points = annotation.get("points")
         if not isinstance(points, list):
-            raise record.error(f"must be a list, got {describe(points)}", f"{field}.points")
+            raise record.error(f"must be a list, got {describe_json(points)}", f"{field}.points")
         for j, point in enumerate(points):
             where = f"{field}.points[{j}]"
             if not isinstance(point, dict):
-                raise record.error(f"must be an object, got {describe(point)}", where)
+                raise record.error(f"must be an object, got {describe_json(point)}", where)
             for key in ("start", "end"):
-                if not is_int(point.get(key)):
+                if not is_json_int(point.get(key)):
                     raise record.error(
-                        f"not an integer ({describe(point.get(key))})", f"{where}.{key}"
+                        f"not an integer ({describe_json(point.get(key))})", f"{where}.{key}"
                     )
             start, end = int(point["start"]), int(point["end"]) + 1  # inclusive -> exclusive
             stated = point.get("text")
             if stated is not None and not isinstance(stated, str):
-                raise record.error(f"must be a string, got {describe(stated)}", f"{where}.text")
+                raise record.error(
+                    f"must be a string, got {describe_json(stated)}", f"{where}.text"
+                )
             if stated and 0 <= start < end <= len(content) and content[start:end] != stated:
                 found = _nearest(content, stated, start)
                 if found is not None:
