@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from nerp_infra.config import NamingConfig, PathsConfig
+from nerp_infra.paths import resolve_output_root
 
 
 def test_default_patterns_render() -> None:
@@ -72,7 +73,9 @@ def test_resolve_root_per_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert paths.resolve_root("azureml") == tmp_path / "outputs"
     assert PathsConfig(root=Path("/data/o")).resolve_root("local") == Path("/data/o")
     only_colab = PathsConfig(platform_roots={"colab": Path("/c")})
-    assert only_colab.resolve_root("kaggle") == tmp_path / "outputs"
+    assert only_colab.resolve_root("colab") == Path("/c")
+    # A platform the config leaves out keeps its default root, as for resolve_output_root.
+    assert only_colab.resolve_root("kaggle") == Path("/kaggle/working/nerp")
     with pytest.raises(ValueError, match="unknown platform 'aws'"):
         paths.resolve_root("aws")
 
@@ -81,15 +84,43 @@ def test_resolve_root_per_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     ("data", "reason"),
     [
         ({"layout": "{stage}/{model}/{key}/v{variant}"}, "unknown placeholder {model}"),
-        ({"layout": "{stage}/{backbone}/{key}"}, "layout must contain {variant}"),
+        ({"layout": "{stage}/{backbone}/{key}"}, "must contain {variant}"),
         ({"layout": "/{stage}/{key}/v{variant}"}, "must be a relative path"),
         ({"layout": "../{stage}/{key}/v{variant}"}, "must be a relative path"),
         ({"layout": "{stage/{key}"}, "invalid layout"),
-        ({"platform_roots": {"aws": "/x"}}, "unknown platform 'aws'"),
-        ({"platform_roots": {"local": "/x"}}, "unknown platform 'local'"),
+        ({"platform_roots": {"aws": "/x"}}, "unknown platform(s) 'aws' in platform_roots"),
+        ({"platform_roots": {"local": "/x"}}, "unknown platform(s) 'local'"),
     ],
 )
 def test_bad_paths_are_rejected(data: dict[str, object], reason: str) -> None:
     with pytest.raises(ValidationError) as info:
         PathsConfig.model_validate(data)
     assert reason in str(info.value)
+
+
+def test_resolve_root_expands_home_and_environment_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The config's resolver is the one in nerp_infra.paths: ``~`` and ``$VARS`` expand on
+    every platform, and an unset variable is an error rather than a folder named ``$X``."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NERP_OUT", str(tmp_path / "mnt"))
+    assert PathsConfig(root=Path("~/runs")).resolve_root("local") == tmp_path / "home" / "runs"
+    assert PathsConfig(root=Path("$NERP_OUT/o")).resolve_root("local") == tmp_path / "mnt" / "o"
+    on_azure = PathsConfig(platform_roots={"azureml": Path("${NERP_OUT}/nerp")})
+    assert on_azure.resolve_root("azureml") == tmp_path / "mnt" / "nerp"
+    assert on_azure.resolve_root("azureml") == resolve_output_root(
+        "outputs", {"azureml": "${NERP_OUT}/nerp"}, platform="azureml"
+    )
+    monkeypatch.delenv("NERP_OUT")
+    with pytest.raises(ValueError, match="names an environment variable that is not set"):
+        on_azure.resolve_root("azureml")
+
+
+def test_layout_placeholders_moved_to_paths_with_a_warning() -> None:
+    import nerp_infra.config.paths as config_paths
+    from nerp_infra.deprecation import NerpDeprecationWarning
+    from nerp_infra.paths import LAYOUT_FIELDS
+
+    with pytest.warns(NerpDeprecationWarning, match=r"use nerp_infra\.paths\.LAYOUT_FIELDS"):
+        assert config_paths.LAYOUT_PLACEHOLDERS is LAYOUT_FIELDS

@@ -29,10 +29,13 @@ def test_custom_layout(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("layout", "message"),
     [
-        ("{stage}/{model}/v{variant}", "unknown field.*model"),
+        ("{stage}/{model}/{key}/v{variant}", r"unknown placeholder \{model\}"),
         ("{stage}/{backbone}/{key}", "must contain {variant}"),
-        ("/abs/{stage}/v{variant}", "relative path"),
-        ("{stage}/../v{variant}", "relative path"),
+        ("{backbone}/v{variant}", "must contain {stage}, {key}"),
+        ("/abs/{stage}/{key}/v{variant}", "relative path"),
+        ("{stage}/../{key}/v{variant}", "relative path"),
+        ("{stage}\\{key}/v{variant}", "relative path"),
+        ("{stage/{key}", "invalid layout"),
     ],
 )
 def test_bad_layouts_are_rejected(tmp_path: Path, layout: str, message: str) -> None:
@@ -108,7 +111,7 @@ def test_azureml_root_from_environment_variable(
 def test_unknown_platforms_are_rejected() -> None:
     with pytest.raises(ValueError, match="unknown platform.*sagemaker"):
         resolve_output_root("o", {"sagemaker": "/x"}, platform="local")
-    with pytest.raises(ValueError, match=r"unknown platform\(s\) local.*local uses root"):
+    with pytest.raises(ValueError, match=r"unknown platform\(s\) 'local'.*local uses root"):
         resolve_output_root("o", {"local": "/x"}, platform="local")
-    with pytest.raises(ValueError, match="platform 'mars' is not one of"):
+    with pytest.raises(ValueError, match="unknown platform 'mars'; one of"):
         resolve_output_root("o", {}, platform="mars")

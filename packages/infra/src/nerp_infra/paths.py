@@ -13,7 +13,7 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from nerp_infra.fingerprints import short
 from nerp_infra.platform import PLATFORMS, detect_platform
@@ -25,6 +25,8 @@ __all__ = [
     "LAYOUT_FIELDS",
     "OutputLayout",
     "check_component",
+    "check_layout",
+    "check_platform_roots",
     "fingerprint_key",
     "resolve_output_root",
     "slug",
@@ -80,21 +82,51 @@ def fingerprint_key(fingerprints: Mapping[str, str], n: int = 8) -> str:
     return check_component("key", "_".join(parts))
 
 
-def _check_layout(layout: str) -> str:
-    names = [name for _, name, _, _ in string.Formatter().parse(layout) if name is not None]
+_REQUIRED_IN_LAYOUT = ("stage", "key", "variant")
+_HOSTED = tuple(p for p in PLATFORMS if p != "local")
+
+
+def check_layout(layout: str) -> str:
+    """Refuse a layout that could put two artifacts in one folder or leave the root.
+
+    It may use only :data:`LAYOUT_FIELDS` and must contain ``{stage}``, ``{key}`` and
+    ``{variant}``, so artifacts of different stages, settings and variants never share a
+    directory.
+    """
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(layout) if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"invalid layout {layout!r}: {exc}") from None
     unknown = sorted(set(names) - LAYOUT_FIELDS)
     if unknown:
         raise ValueError(
-            f"output layout {layout!r} uses unknown field(s) {', '.join(unknown)}; "
-            f"allowed: {', '.join(sorted(LAYOUT_FIELDS))}"
+            f"unknown placeholder {{{unknown[0]}}} in layout {layout!r}; use "
+            + ", ".join(f"{{{name}}}" for name in sorted(LAYOUT_FIELDS))
         )
-    if "variant" not in names:
+    missing = [name for name in _REQUIRED_IN_LAYOUT if name not in names]
+    if missing:
         raise ValueError(
-            f"output layout {layout!r} must contain {{variant}}, or variants would share a folder"
+            f"layout {layout!r} must contain "
+            + ", ".join(f"{{{name}}}" for name in missing)
+            + " so that artifacts of different stages, settings and variants never share "
+            "a directory"
         )
-    if layout.startswith(("/", "\\")) or ".." in Path(layout).parts:
-        raise ValueError(f"output layout {layout!r} must be a relative path without '..'")
+    if layout.startswith("/") or "\\" in layout or ".." in PurePosixPath(layout).parts:
+        raise ValueError(f"layout {layout!r} must be a relative path inside the root")
     return layout
+
+
+def check_platform_roots(
+    roots: Mapping[str, str | os.PathLike[str]],
+) -> Mapping[str, str | os.PathLike[str]]:
+    """Refuse ``platform_roots`` keys that are not hosted platforms (``local`` uses the root)."""
+    unknown = sorted(set(roots) - set(_HOSTED))
+    if unknown:
+        raise ValueError(
+            f"unknown platform(s) {', '.join(map(repr, unknown))} in platform_roots; keys are "
+            f"{', '.join(_HOSTED)} (local uses root)"
+        )
+    return roots
 
 
 @dataclass(frozen=True)
@@ -106,7 +138,7 @@ class OutputLayout:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
-        _check_layout(self.layout)
+        check_layout(self.layout)
 
     def artifact_dir(self, stage: str, backbone: str, key: str, variant: int) -> Path:
         """Directory of one artifact variant (not created here)."""
@@ -127,23 +159,17 @@ def resolve_output_root(
     """The output root for the platform nerp runs on (detected when ``platform`` is None).
 
     ``platform_roots`` entries override :data:`DEFAULT_PLATFORM_ROOTS` per hosted
-    platform; ``local`` always uses ``root``. ``~`` and ``$VARS`` are
-    expanded (Azure ML passes output mounts in environment variables), and the result
-    is absolute so the index and manifests never depend on the working directory.
+    platform; ``local`` always uses ``root``. ``~`` and ``$VARS`` are expanded on every
+    platform (Azure ML passes output mounts in environment variables), and the result is
+    absolute so the index and manifests never depend on the working directory. This is the
+    one resolver: ``PathsConfig.resolve_root`` calls it with the configured roots.
     """
-    given = dict(platform_roots or {})
-    hosted = [p for p in PLATFORMS if p != "local"]
-    unknown = sorted(set(given) - set(hosted))
-    if unknown:
-        raise ValueError(
-            f"platform_roots has unknown platform(s) {', '.join(unknown)}; "
-            f"keys are {', '.join(hosted)} (local uses root)"
-        )
+    given = check_platform_roots(platform_roots or {})
     name = detect_platform() if platform is None else platform
     if name not in PLATFORMS:
-        raise ValueError(f"platform {name!r} is not one of {', '.join(PLATFORMS)}")
+        raise ValueError(f"unknown platform {name!r}; one of {', '.join(PLATFORMS)}")
     chosen = str(root) if name == "local" else str({**DEFAULT_PLATFORM_ROOTS, **given}[name])
-    expanded = os.path.expandvars(os.path.expanduser(str(chosen)))
+    expanded = os.path.expandvars(os.path.expanduser(chosen))
     if "$" in expanded:
         raise ValueError(
             f"output root for platform {name!r} ({chosen!r}) names an environment variable "

@@ -1,27 +1,33 @@
-"""Paths section: the output root per platform and the artifact directory layout."""
+"""Paths section: the output root per platform and the artifact directory layout.
+
+The rules live in ``nerp_infra.paths`` (the layout check, the platform roots and the one
+output-root resolver); this model only holds the configured values and applies them.
+"""
 
 from __future__ import annotations
 
-import string
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from pydantic import Field, field_validator
 
 from nerp_infra.config.base import ConfigModel
-from nerp_infra.platform import PLATFORMS
+from nerp_infra.deprecation import deprecated_names
+from nerp_infra.paths import (
+    DEFAULT_LAYOUT,
+    DEFAULT_PLATFORM_ROOTS,
+    check_layout,
+    check_platform_roots,
+    resolve_output_root,
+)
 
-__all__ = ["LAYOUT_PLACEHOLDERS", "PathsConfig"]
+__all__ = ["PathsConfig"]
 
-LAYOUT_PLACEHOLDERS: frozenset[str] = frozenset({"stage", "backbone", "key", "variant"})
-_REQUIRED_IN_LAYOUT: frozenset[str] = frozenset({"stage", "key", "variant"})
-
-
-def _default_platform_roots() -> dict[str, str]:
-    return {
-        "colab": "/content/drive/MyDrive/nerp",
-        "kaggle": "/kaggle/working/nerp",
-        "azureml": "./outputs",
-    }
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={"LAYOUT_PLACEHOLDERS": "nerp_infra.paths:LAYOUT_FIELDS"},
+)
 
 
 class PathsConfig(ConfigModel):
@@ -34,51 +40,23 @@ class PathsConfig(ConfigModel):
     """
 
     root: Path = Path("outputs")
-    layout: str = "{stage}/{backbone}/{key}/v{variant}"
+    layout: str = DEFAULT_LAYOUT
     platform_roots: dict[str, Path] = Field(
-        default_factory=lambda: {k: Path(v) for k, v in _default_platform_roots().items()}
+        default_factory=lambda: {k: Path(v) for k, v in DEFAULT_PLATFORM_ROOTS.items()}
     )
 
     @field_validator("layout")
     @classmethod
     def _layout_valid(cls, layout: str) -> str:
-        try:
-            names = [name for _, name, _, _ in string.Formatter().parse(layout) if name is not None]
-        except ValueError as exc:
-            raise ValueError(f"invalid layout {layout!r}: {exc}") from None
-        unknown = sorted(set(names) - LAYOUT_PLACEHOLDERS)
-        if unknown:
-            raise ValueError(
-                f"unknown placeholder {{{unknown[0]}}} in layout; use "
-                + ", ".join(f"{{{name}}}" for name in sorted(LAYOUT_PLACEHOLDERS))
-            )
-        missing = sorted(_REQUIRED_IN_LAYOUT - set(names))
-        if missing:
-            raise ValueError(
-                "layout must contain "
-                + ", ".join(f"{{{name}}}" for name in missing)
-                + " so that artifacts of different stages, settings and variants never share "
-                "a directory"
-            )
-        parts = PurePosixPath(layout).parts
-        if layout.startswith("/") or ".." in parts or "\\" in layout:
-            raise ValueError(f"layout {layout!r} must be a relative path inside the root")
-        return layout
+        return check_layout(layout)
 
     @field_validator("platform_roots")
     @classmethod
     def _known_platforms(cls, roots: dict[str, Path]) -> dict[str, Path]:
-        unknown = sorted(set(roots) - (set(PLATFORMS) - {"local"}))
-        if unknown:
-            raise ValueError(
-                f"unknown platform {unknown[0]!r}; platform_roots keys are "
-                f"{', '.join(p for p in PLATFORMS if p != 'local')} (local uses root)"
-            )
+        check_platform_roots(roots)
         return roots
 
     def resolve_root(self, platform: str) -> Path:
-        """The absolute output root on ``platform`` (see ``nerp_infra.platform``)."""
-        if platform not in PLATFORMS:
-            raise ValueError(f"unknown platform {platform!r}; one of {', '.join(PLATFORMS)}")
-        root = self.platform_roots.get(platform, self.root) if platform != "local" else self.root
-        return root.expanduser().absolute()
+        """The absolute output root on ``platform`` (see ``nerp_infra.platform``), with
+        ``~`` and ``$VARS`` expanded: :func:`nerp_infra.paths.resolve_output_root`."""
+        return resolve_output_root(self.root, self.platform_roots, platform)
