@@ -18,7 +18,7 @@ from nerp_infra.artifacts import (
     begin_artifact,
     read_manifest,
 )
-from nerp_infra.artifacts.runs import owner_is_stale, owner_token, pid_is_alive
+from nerp_infra.artifacts.runs import check_run_mode, owner_is_stale, owner_token, pid_is_alive
 from nerp_infra.fingerprints import fingerprint, runtime_versions
 from nerp_infra.paths import OutputLayout, fingerprint_key
 
@@ -123,6 +123,22 @@ def test_handle_updates_keep_disk_and_index_in_step(
     failing.fail("CUDA out of memory")
     assert read_manifest(failing.dir).extra["failure_reason"] == "CUDA out of memory"
     assert index.get(failing.id).status == "failed"
+
+
+def test_run_modes_are_defined_once() -> None:
+    from typing import get_args
+
+    from nerp_infra.artifacts import RUN_MODES, RunMode
+    from nerp_infra.config import ExperimentConfig
+    from nerp_infra.config import RunMode as ConfigRunMode
+
+    assert ConfigRunMode is RunMode
+    assert RUN_MODES == ("reuse_if_exists", "force_new", "resume_if_incomplete")
+    assert all(check_run_mode(mode) == mode for mode in RUN_MODES)
+    with pytest.raises(ValueError, match="run_mode 'sometimes' is not one of reuse_if_exists"):
+        check_run_mode("sometimes")
+    hpo_modes = ExperimentConfig.model_fields["hpo"].annotation.model_fields["run_mode"]
+    assert get_args(hpo_modes.annotation) == RUN_MODES
 
 
 def test_bad_arguments(index: ArtifactIndex, layout: OutputLayout) -> None:

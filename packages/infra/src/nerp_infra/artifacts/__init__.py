@@ -31,6 +31,7 @@ from nerp_infra.artifacts.runs import (
     ArtifactStateError,
     RunMode,
     begin_artifact,
+    check_run_mode,
 )
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "ReindexReport",
     "RunMode",
     "begin_artifact",
+    "check_run_mode",
     "new_artifact_id",
     "read_manifest",
     "write_manifest",

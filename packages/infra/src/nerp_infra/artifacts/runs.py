@@ -36,13 +36,16 @@ __all__ = [
     "ArtifactStateError",
     "RunMode",
     "begin_artifact",
+    "check_run_mode",
     "owner_is_stale",
     "owner_token",
     "pid_is_alive",
 ]
 
 RunMode = Literal["reuse_if_exists", "force_new", "resume_if_incomplete"]
-RUN_MODES: tuple[str, ...] = get_args(RunMode)
+"""What a stage does when its fingerprints match an existing artifact (the one definition;
+``nerp_infra.config.RunMode`` is this type)."""
+RUN_MODES: tuple[RunMode, ...] = get_args(RunMode)
 ArtifactAction = Literal["reuse", "resume", "new"]
 
 _MAX_ALLOCATION_TRIES = 100
@@ -50,6 +53,14 @@ _MAX_ALLOCATION_TRIES = 100
 
 class ArtifactStateError(RuntimeError):
     """An artifact was asked to change in a way its status forbids (e.g. complete twice)."""
+
+
+def check_run_mode(value: str) -> RunMode:
+    """``value`` as a :data:`RunMode`; ValueError naming the modes otherwise."""
+    for mode in RUN_MODES:
+        if value == mode:
+            return mode
+    raise ValueError(f"run_mode {value!r} is not one of {', '.join(RUN_MODES)}")
 
 
 # -- process liveness -------------------------------------------------------------------
@@ -260,8 +271,7 @@ def begin_artifact(
     processes on other hosts (use it on hosted notebooks, whose host name changes per
     session).
     """
-    if run_mode not in RUN_MODES:
-        raise ValueError(f"run_mode {run_mode!r} is not one of {', '.join(RUN_MODES)}")
+    check_run_mode(run_mode)
     if not fingerprints:
         raise ValueError("fingerprints needs at least one entry: run modes decide by them")
     chosen_key = key if key is not None else fingerprint_key(fingerprints)

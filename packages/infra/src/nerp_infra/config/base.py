@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from nerp_infra.artifacts.runs import RunMode
+
 __all__ = [
     "BACKENDS",
     "Backend",
@@ -14,9 +16,6 @@ __all__ = [
     "MetricName",
     "RunMode",
 ]
-
-RunMode = Literal["reuse_if_exists", "force_new", "resume_if_incomplete"]
-"""What a stage does when its fingerprints match an existing artifact."""
 
 MetricName = Literal[
     "f1_macro",

@@ -40,6 +40,7 @@ from nerp_infra.artifacts import (
     ArtifactIndex,
     Manifest,
     begin_artifact,
+    check_run_mode,
 )
 from nerp_infra.config import ExperimentConfig
 from nerp_infra.fingerprints import exec_fp, short, spec_fp
@@ -74,7 +75,6 @@ __all__ = [
 logger = logging.getLogger("nerp_training.final")
 
 HISTORY_FILE = "history.json"
-_RUN_MODES = ("reuse_if_exists", "force_new", "resume_if_incomplete")
 
 
 @dataclass
@@ -353,12 +353,13 @@ def run_final_training(
     """
     final = config.final_training
     chosen_source = source or final.source
-    mode = run_mode or final.run_mode
+    try:
+        mode = check_run_mode(run_mode or final.run_mode)
+    except ValueError as exc:
+        raise FinalTrainingError(str(exc)) from None
     processes = nproc or final.nproc
     if chosen_source not in SOURCES:
         raise FinalTrainingError(f"source {chosen_source!r} is not one of {', '.join(SOURCES)}")
-    if mode not in _RUN_MODES:
-        raise FinalTrainingError(f"run_mode {mode!r} is not one of {', '.join(_RUN_MODES)}")
     root = (
         Path(output_root)
         if output_root is not None
@@ -406,7 +407,7 @@ def run_final_training(
                 nproc=processes,
                 precision=precision,
             ),
-            run_mode=mode,  # type: ignore[arg-type]  # checked against _RUN_MODES above
+            run_mode=mode,
         )
     handle = decision.handle
     logger.info("final training: %s %s (%s)", decision.action, handle.id, decision.reason)
