@@ -8,6 +8,7 @@ from nerp_infra.fingerprints import fingerprint
 from nerp_infra.paths import (
     DEFAULT_PLATFORM_ROOTS,
     OutputLayout,
+    backbone_component,
     check_component,
     fingerprint_key,
     resolve_output_root,
@@ -115,3 +116,16 @@ def test_unknown_platforms_are_rejected() -> None:
         resolve_output_root("o", {"local": "/x"}, platform="local")
     with pytest.raises(ValueError, match="unknown platform 'mars'; one of"):
         resolve_output_root("o", {}, platform="mars")
+
+
+def test_backbone_component(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert backbone_component("minilm") == "minilm"
+    assert backbone_component("microsoft/deberta-v3-small") == "microsoft-deberta-v3-small"
+    folder = tmp_path / "models" / "my-bert"
+    folder.mkdir(parents=True)
+    assert backbone_component(str(folder)) == "my-bert"  # a folder by its name, not its path
+    monkeypatch.chdir(tmp_path / "models")
+    assert backbone_component("./my-bert") == "my-bert"
+    assert backbone_component("my-bert") == "my-bert"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert backbone_component("~/models/my-bert/") == "my-bert"

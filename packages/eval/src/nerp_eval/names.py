@@ -1,18 +1,12 @@
-"""Short, path-safe names for backbones (a local folder is named by its folder name)."""
+"""Moved: ``backbone_component`` is ``nerp_infra.paths.backbone_component``."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from nerp_infra.deprecation import deprecated_names
 
-from nerp_infra.paths import slug
-
-__all__ = ["backbone_component"]
-
-
-def backbone_component(backbone: str) -> str:
-    """A backbone as one short path component: aliases and hub ids slugged, a local
-    folder by its folder name (as final training names its output folders)."""
-    path = Path(backbone).expanduser()
-    if backbone.startswith(("/", ".", "~")) or path.is_dir():
-        return slug(path.name or backbone)
-    return slug(backbone)
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={"backbone_component": "nerp_infra.paths:backbone_component"},
+)

@@ -12,13 +12,13 @@ from nerp_eval.benchmark.texts import benchmark_texts
 from nerp_eval.errors import EvalError
 from nerp_eval.evaluation.run import EvaluationData, EvaluationRun, run_evaluation
 from nerp_eval.inputs import dataset_for, final_model, package_for
-from nerp_eval.names import backbone_component
 from nerp_eval.report.run import write_report
 from nerp_eval.selection.run import run_selection
 from nerp_eval.targets import InferenceTarget, resolve_targets
 from nerp_infra.artifacts import IndexedArtifact
 from nerp_infra.config import Backend
 from nerp_infra.documents import Document
+from nerp_infra.paths import backbone_component
 from nerp_infra.pipeline import StageContext, StageResult, StageStatus
 
 __all__ = ["benchmark_stage", "evaluate_stage", "report_stage", "select_stage"]

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Literal, get_args
 from nerp_deploy.errors import DeployError
 from nerp_deploy.package import VARIANT_FILES, OnnxPackage
 from nerp_eval.errors import EvalError
-from nerp_eval.names import backbone_component
 from nerp_infra.artifacts import Manifest
 from nerp_infra.config import Backend
+from nerp_infra.deprecation import deprecated_names
 from nerp_infra.model_files import CHECKPOINT_DIR, InferenceSettings
-from nerp_infra.paths import slug
+from nerp_infra.paths import backbone_component as _backbone_component
 
 if TYPE_CHECKING:
     from nerp_deploy.predictor import Predictor
@@ -28,12 +28,18 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKENDS",
     "InferenceTarget",
-    "backbone_component",
     "open_predictor",
     "resolve_target",
     "resolve_targets",
     "torch_threads",
 ]
+
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={"backbone_component": "nerp_infra.paths:backbone_component"},
+)
 
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
 _ONNX_VARIANT: dict[Backend, Literal["fp32", "int8"]] = {"onnx_fp32": "fp32", "onnx_int8": "int8"}
@@ -69,7 +75,7 @@ def _is_package(path: Path) -> bool:
 
 def _backbone_name(settings: InferenceSettings, manifest: Manifest | None) -> str:
     name = (manifest.backbone if manifest is not None else "") or settings.backbone
-    return slug(name) if name else "unknown"
+    return _backbone_component(name) if name else "unknown"
 
 
 def _package_targets(path: Path, backends: tuple[Backend, ...]) -> list[InferenceTarget]:

@@ -19,7 +19,7 @@ from nerp_hpo.storage import default_storage_url
 from nerp_infra.artifacts import Manifest
 from nerp_infra.config import ExperimentConfig
 from nerp_infra.fingerprints import fingerprint
-from nerp_infra.paths import ANY_BACKBONE, slug
+from nerp_infra.paths import ANY_BACKBONE, backbone_component, slug
 from nerp_infra.platform import detect_platform
 
 __all__ = [
@@ -135,7 +135,7 @@ def plan_study(
             raise HpoError(
                 f"backbone {backbone!r} is not in hpo.backbones ({', '.join(hpo.backbones)})"
             )
-        path_backbone = slug(backbone)
+        path_backbone = backbone_component(backbone)
         key = slug(f"{hpo.study_name}-{path_backbone}")
         train_backbone = backbone
     else:

@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_PLATFORM_ROOTS",
     "LAYOUT_FIELDS",
     "OutputLayout",
+    "backbone_component",
     "check_component",
     "check_layout",
     "check_platform_roots",
@@ -72,6 +73,17 @@ def slug(text: str) -> str:
     if not cleaned:
         raise ValueError(f"cannot make a path component from {text!r}: nothing usable is left")
     return cleaned
+
+
+def backbone_component(backbone: str) -> str:
+    """A ``model.backbone`` value as the one path component every stage files it under:
+    a local folder by its folder name, a short name or hub id slugged (``org/name`` →
+    ``org-name``). Training, HPO, selection and evaluation all name a backbone this way, so
+    the study, the selection and the model of one backbone sit in the same folder."""
+    path = Path(backbone).expanduser()
+    if backbone.startswith(("/", ".", "~")) or path.is_dir():
+        return slug(path.resolve().name or backbone)
+    return slug(backbone)
 
 
 def fingerprint_key(fingerprints: Mapping[str, str], n: int = 8) -> str:

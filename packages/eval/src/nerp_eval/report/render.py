@@ -17,8 +17,8 @@ import plotly.io as pio
 from nerp_eval.benchmark.chart import latency_figure
 from nerp_eval.benchmark.timing import BatchTiming
 from nerp_eval.evaluation.errors import ERROR_CLASSES
-from nerp_eval.names import backbone_component
 from nerp_eval.report.collect import ReportData
+from nerp_infra.paths import backbone_component
 
 __all__ = ["render_html", "render_markdown"]
 

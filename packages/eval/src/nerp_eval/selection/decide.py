@@ -31,9 +31,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from nerp_eval.errors import SelectionError
-from nerp_eval.names import backbone_component
 from nerp_eval.selection.studies import TrialRecord
 from nerp_infra.config import SelectionConfig
+from nerp_infra.paths import backbone_component
 
 __all__ = [
     "Candidate",

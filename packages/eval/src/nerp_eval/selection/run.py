@@ -30,7 +30,6 @@ from nerp_eval.acquire import acquire_checkpoint
 from nerp_eval.benchmark.run import benchmark_settings, run_benchmark
 from nerp_eval.benchmark.texts import benchmark_texts
 from nerp_eval.errors import SelectionError
-from nerp_eval.names import backbone_component
 from nerp_eval.selection.decide import (
     Candidate,
     Decision,
@@ -59,7 +58,7 @@ from nerp_infra.config import (
 )
 from nerp_infra.documents import Document
 from nerp_infra.fingerprints import fingerprint
-from nerp_infra.paths import ANY_BACKBONE, OutputLayout
+from nerp_infra.paths import ANY_BACKBONE, OutputLayout, backbone_component
 from nerp_infra.tags import build_tags, register_tag
 
 __all__ = [

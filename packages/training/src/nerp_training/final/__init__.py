@@ -1,5 +1,6 @@
 """The final training workflow behind ``nerp train`` and the pipeline's ``train`` stage."""
 
+from nerp_infra.deprecation import deprecated_names
 from nerp_training.final.sources import (
     FINAL_STAGE,
     MODEL_KIND,
@@ -14,7 +15,6 @@ from nerp_training.final.sources import (
 from nerp_training.final.workflow import (
     HISTORY_FILE,
     FinalTrainingOutcome,
-    backbone_component,
     run_final_training,
 )
 
@@ -28,8 +28,14 @@ __all__ = [
     "FinalTrainingError",
     "FinalTrainingOutcome",
     "TrainingPlan",
-    "backbone_component",
     "plan_training",
     "read_champion",
     "run_final_training",
 ]
+
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={"backbone_component": "nerp_infra.paths:backbone_component"},
+)

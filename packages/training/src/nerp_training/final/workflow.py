@@ -45,7 +45,7 @@ from nerp_infra.artifacts import (
 from nerp_infra.config import ExperimentConfig
 from nerp_infra.fingerprints import exec_fp, short, spec_fp
 from nerp_infra.model_files import CHECKPOINT_DIR
-from nerp_infra.paths import OutputLayout, slug
+from nerp_infra.paths import OutputLayout, backbone_component
 from nerp_infra.platform import detect_platform
 from nerp_infra.tags import build_tags
 from nerp_training.backbones import resolve_backbone
@@ -68,7 +68,6 @@ if TYPE_CHECKING:  # transformers is imported only where training happens
 __all__ = [
     "HISTORY_FILE",
     "FinalTrainingOutcome",
-    "backbone_component",
     "run_final_training",
 ]
 
@@ -98,13 +97,6 @@ class FinalTrainingOutcome:
     def mlflow_run_id(self) -> str | None:
         value = self.manifest.extra.get("mlflow_run_id")
         return str(value) if value else None
-
-
-def backbone_component(backbone: str) -> str:
-    """The backbone as one path component: short names as is, hub ids and folders slugged."""
-    spec = resolve_backbone(backbone)
-    name = Path(spec.source).name if spec.kind == "local" else spec.name
-    return slug(name)
 
 
 def _fingerprints(
@@ -375,6 +367,7 @@ def run_final_training(
             config.data, index=index, layout=layout, run_mode="reuse_if_exists"
         )
     plan = plan_training(config, chosen_source, index)
+    resolve_backbone(plan.model.backbone)  # an unusable backbone fails before any artifact
     backbone = backbone_component(plan.model.backbone)
     fingerprints, precision = _fingerprints(
         plan, dataset, train_on_validation=final.train_on_validation, nproc=processes

@@ -1,0 +1,19 @@
+"""Names that moved out of nerp-eval still import, warn, and are the new objects."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from nerp_infra.deprecation import NerpDeprecationWarning
+from nerp_infra.paths import backbone_component
+
+
+@pytest.mark.parametrize("module", ["nerp_eval.names", "nerp_eval.targets"])
+def test_backbone_component_moved_to_infra_paths(module: str) -> None:
+    old = importlib.import_module(module)
+    with pytest.warns(
+        NerpDeprecationWarning, match=r"use nerp_infra\.paths\.backbone_component instead"
+    ):
+        assert old.backbone_component is backbone_component
