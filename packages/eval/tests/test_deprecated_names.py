@@ -17,3 +17,11 @@ def test_backbone_component_moved_to_infra_paths(module: str) -> None:
         NerpDeprecationWarning, match=r"use nerp_infra\.paths\.backbone_component instead"
     ):
         assert old.backbone_component is backbone_component
+
+
+def test_stage_run_moved_to_infra_tracking() -> None:
+    import nerp_eval.tracking
+    from nerp_infra.tracking import tracked_stage
+
+    with pytest.warns(NerpDeprecationWarning, match=r"use nerp_infra\.tracking\.tracked_stage"):
+        assert nerp_eval.tracking.stage_run is tracked_stage

@@ -12,6 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from nerp_infra.artifacts import ArtifactIndex
+from nerp_infra.config import TrackingConfig
 from nerp_infra.tags import build_tags
 from nerp_infra.tracking import (
     MAX_PARAM_VALUE,
@@ -24,6 +25,7 @@ from nerp_infra.tracking import (
     resolve_tracking_uri,
     setup_mlflow,
     start_run,
+    tracked_stage,
 )
 
 
@@ -220,3 +222,25 @@ def test_a_second_setup_is_not_captured_by_the_uri_mlflow_exported(
     assert second.endswith("/b/mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////chosen/by/user.db")
     assert resolve_tracking_uri(output_root=tmp_path / "c") == "sqlite:////chosen/by/user.db"
+
+
+def test_tracked_stage_opens_the_stage_run_or_nothing(root: Path) -> None:
+    with tracked_stage(TrackingConfig(enabled=False), root, stage="evaluation", name="x") as off:
+        assert off is None and mlflow.active_run() is None
+    with tracked_stage(None, root, stage="evaluation", name="x") as off:
+        assert off is None
+    tracking = TrackingConfig(experiment_prefix="tracked")
+    index = ArtifactIndex(root)
+    with tracked_stage(
+        tracking, root, stage="evaluation", name="eval-1", run_key="artifact-7", index=index
+    ) as run_id:
+        assert run_id is not None and mlflow.active_run().info.run_id == run_id
+    run = MlflowClient().get_run(run_id)
+    experiment = MlflowClient().get_experiment(run.info.experiment_id)
+    assert experiment.name == experiment_name("tracked", "evaluation")
+    assert run.info.run_name == "eval-1" and run.info.status == "FINISHED"
+    assert run.data.tags["nerp.stage"] == "evaluation"
+    with tracked_stage(
+        tracking, root, stage="evaluation", name="eval-2", run_key="artifact-7", index=index
+    ) as again:
+        assert again == run_id  # the same artifact resumes its run

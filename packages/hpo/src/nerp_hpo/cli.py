@@ -421,9 +421,10 @@ def trial(
     without a study.
     """
     from nerp_hpo.azure import prepare_sweep_dataset
+    from nerp_hpo.runs import HPO_STAGE
     from nerp_hpo.single_trial import evaluate_params
     from nerp_hpo.sweep import parse_param
-    from nerp_infra.tracking import setup_mlflow, start_run
+    from nerp_infra.tracking import tracked_stage
     from nerp_training.data import load_dataset
 
     config = load_experiment_or_exit(experiment)
@@ -434,24 +435,15 @@ def trial(
             load_dataset(dataset) if dataset is not None else prepare_sweep_dataset(config, output)
         )
     )
-    if config.tracking.enabled:
-        setup_mlflow(config_uri=config.tracking.uri, output_root=output)
-        with start_run(
-            "hpo", f"hpo-{config.hpo.study_name}-trial", prefix=config.tracking.experiment_prefix
-        ):
-            result = _run(
-                lambda: evaluate_params(
-                    config, params, dataset=data, output_dir=output, result_dir=output
-                )
-            )
-    else:
+    name = f"hpo-{config.hpo.study_name}-trial"
+    with tracked_stage(config.tracking, output, stage=HPO_STAGE, name=name) as run_id:
         result = _run(
             lambda: evaluate_params(
                 config,
                 params,
                 dataset=data,
                 output_dir=output,
-                log_to_mlflow=False,
+                log_to_mlflow=run_id is not None,
                 result_dir=output,
             )
         )

@@ -22,6 +22,7 @@ from nerp_infra.tags import build_tags, tag_name
 
 if TYPE_CHECKING:
     from nerp_infra.artifacts.index import ArtifactIndex
+    from nerp_infra.config import TrackingConfig
 
 __all__ = [
     "DEFAULT_DB_NAME",
@@ -36,6 +37,7 @@ __all__ = [
     "resolve_tracking_uri",
     "setup_mlflow",
     "start_run",
+    "tracked_stage",
 ]
 
 DEFAULT_DB_NAME = "mlflow.db"
@@ -220,6 +222,38 @@ def start_run(
         active = mlflow.active_run()
         if active is not None and active.info.run_id == current:
             mlflow.end_run(status="FINISHED")
+
+
+@contextmanager
+def tracked_stage(
+    tracking: TrackingConfig | None,
+    output_root: Path | str,
+    *,
+    stage: str,
+    name: str,
+    tags: Mapping[str, str] | None = None,
+    run_key: str | None = None,
+    index: ArtifactIndex | None = None,
+) -> Iterator[str | None]:
+    """The MLflow run of one stage, or ``None`` when tracking is off.
+
+    Every stage that records a run goes through this: it points MLflow at the configured
+    (or output-root) tracking URI and opens :func:`start_run` in the stage's experiment
+    with the configured prefix, so a stage only decides what to log when it gets a run id.
+    """
+    if tracking is None or not tracking.enabled:
+        yield None
+        return
+    setup_mlflow(config_uri=tracking.uri, output_root=output_root)
+    with start_run(
+        stage,
+        name,
+        tags=tags,
+        prefix=tracking.experiment_prefix,
+        run_key=run_key,
+        index=index,
+    ) as run_id:
+        yield run_id
 
 
 def flatten(values: Mapping[str, Any], parent: str = "") -> dict[str, Any]:

@@ -22,12 +22,13 @@ from nerp_eval.benchmark.chart import latency_figure, write_figure_html
 from nerp_eval.benchmark.timing import BatchTiming, time_predictor
 from nerp_eval.errors import EvalError
 from nerp_eval.targets import InferenceTarget, open_predictor, torch_threads
-from nerp_eval.tracking import run_name, short_or_placeholder, stage_run
+from nerp_eval.tracking import run_name, short_or_placeholder
 from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, read_manifest
 from nerp_infra.config import BenchmarkConfig, NamingConfig, TrackingConfig
 from nerp_infra.fingerprints import bench_fp
 from nerp_infra.paths import ANY_BACKBONE, OutputLayout
 from nerp_infra.tags import build_tags
+from nerp_infra.tracking import log_artifacts, log_metrics, log_params, tracked_stage
 
 __all__ = [
     "BENCHMARK_FILE",
@@ -253,12 +254,10 @@ def run_benchmark(
             lineage=lineage,
             variant=handle.manifest.variant,
         )
-        with stage_run(
+        with tracked_stage(
             tracking, layout.root, stage=BENCHMARK_STAGE, name=name, tags=tags
         ) as run_id:
             if run_id is not None:
-                from nerp_infra.tracking import log_artifacts, log_metrics, log_params
-
                 log_params(
                     {
                         "purpose": purpose,

@@ -18,13 +18,14 @@ from typing import Any
 from nerp_eval.evaluation.errors import ErrorAnalysis, analyse_errors, strict_entities
 from nerp_eval.evaluation.scoring import ScoredDocument, predict_and_align
 from nerp_eval.targets import InferenceTarget, open_predictor, torch_threads
-from nerp_eval.tracking import run_name, short_or_placeholder, stage_run
+from nerp_eval.tracking import run_name, short_or_placeholder
 from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, read_manifest
 from nerp_infra.config import NamingConfig, TrackingConfig
 from nerp_infra.documents import Document
 from nerp_infra.fingerprints import fingerprint
 from nerp_infra.paths import OutputLayout
 from nerp_infra.tags import build_tags
+from nerp_infra.tracking import log_artifacts, log_metrics, log_params, tracked_stage
 from nerp_training.metrics import EntityMetrics, entity_metrics
 
 __all__ = [
@@ -267,12 +268,10 @@ def run_evaluation(
             lineage=lineage,
             variant=handle.manifest.variant,
         )
-        with stage_run(
+        with tracked_stage(
             tracking, layout.root, stage=EVALUATION_STAGE, name=name, tags=tags
         ) as run_id:
             if run_id is not None:
-                from nerp_infra.tracking import log_artifacts, log_metrics, log_params
-
                 log_params(
                     {
                         "backend": target.backend,

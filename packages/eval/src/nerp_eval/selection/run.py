@@ -46,7 +46,7 @@ from nerp_eval.selection.studies import (
     read_trials,
 )
 from nerp_eval.targets import InferenceTarget, resolve_target
-from nerp_eval.tracking import run_name, stage_run
+from nerp_eval.tracking import run_name
 from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, read_manifest
 from nerp_infra.config import (
     BenchmarkConfig,
@@ -60,6 +60,7 @@ from nerp_infra.documents import Document
 from nerp_infra.fingerprints import fingerprint
 from nerp_infra.paths import ANY_BACKBONE, OutputLayout, backbone_component
 from nerp_infra.tags import build_tags, register_tag
+from nerp_infra.tracking import log_metrics, log_params, setup_mlflow, tracked_stage
 
 __all__ = [
     "SELECTION_FILE",
@@ -337,8 +338,6 @@ def run_selection(
         )
     tracking_on = tracking is not None and tracking.enabled
     if tracking_on:
-        from nerp_infra.tracking import setup_mlflow
-
         assert tracking is not None
         setup_mlflow(config_uri=tracking.uri, output_root=layout.root)
     prefix = tracking.experiment_prefix if tracking is not None else "nerp"
@@ -524,12 +523,12 @@ def _track(
         variant=variant,
         decision=f"{outcome.rule}: {outcome.reason}"[:5000],
     )
-    with stage_run(tracking, layout.root, stage=SELECTION_STAGE, name=name, tags=tags) as run_id:
+    with tracked_stage(
+        tracking, layout.root, stage=SELECTION_STAGE, name=name, tags=tags
+    ) as run_id:
         if run_id is None:
             return None
         import mlflow
-
-        from nerp_infra.tracking import log_metrics, log_params
 
         log_params(
             {

@@ -48,6 +48,7 @@ from nerp_infra.model_files import CHECKPOINT_DIR
 from nerp_infra.paths import OutputLayout, backbone_component
 from nerp_infra.platform import detect_platform
 from nerp_infra.tags import build_tags
+from nerp_infra.tracking import tracked_stage
 from nerp_training.backbones import resolve_backbone
 from nerp_training.data import PreparedDataset, load_dataset, prepare_dataset
 from nerp_training.final.sources import (
@@ -206,12 +207,9 @@ def _mlflow_run(
     backbone: str,
     run_mode: str,
 ) -> Iterator[str | None]:
-    if not config.tracking.enabled:
+    if not config.tracking.enabled:  # no run, so no run-name version to reserve either
         yield None
         return
-    from nerp_infra.tracking import setup_mlflow, start_run
-
-    setup_mlflow(config_uri=config.tracking.uri, output_root=root)
     manifest = handle.manifest
     fps = manifest.fingerprints
     fields: dict[str, Any] = {
@@ -234,11 +232,12 @@ def _mlflow_run(
         variant=manifest.variant,
         run_mode=run_mode,
     )
-    with start_run(
-        FINAL_STAGE,
-        config.naming.render("final_training", **fields),
+    with tracked_stage(
+        config.tracking,
+        root,
+        stage=FINAL_STAGE,
+        name=config.naming.render("final_training", **fields),
         tags=tags,
-        prefix=config.tracking.experiment_prefix,
         run_key=manifest.id,
         index=index,
     ) as run_id:
