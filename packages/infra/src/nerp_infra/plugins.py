@@ -7,6 +7,7 @@ recorded and reported instead of taking the whole CLI down.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, distributions, entry_points
 
@@ -37,8 +38,11 @@ def _distribution_name(ep: EntryPoint) -> str:
     return dist.metadata["Name"] if dist is not None else "unknown"
 
 
-def load_group(group: str) -> tuple[dict[str, object], list[PluginError]]:
-    """Load every entry point of ``group``; failures are collected, not raised."""
+def load_group(
+    group: str, names: Collection[str] | None = None
+) -> tuple[dict[str, object], list[PluginError]]:
+    """Load the entry points of ``group`` (only those in ``names`` when given, so running one
+    stage imports only that stage's module); failures are collected, not raised."""
     loaded: dict[str, object] = {}
     owners: dict[str, str] = {}
     errors: list[PluginError] = []
@@ -56,6 +60,8 @@ def load_group(group: str) -> tuple[dict[str, object], list[PluginError]]:
             )
             continue
         owners[ep.name] = owner
+        if names is not None and ep.name not in names:
+            continue
         try:
             loaded[ep.name] = ep.load()
         except Exception as exc:

@@ -74,7 +74,9 @@ def select_stages(
 
 
 def load_stage_functions(names: Sequence[str]) -> dict[str, StageFunction]:
-    loaded, errors = load_group(STAGES_GROUP)
+    """The stage functions of ``names``; only their modules are imported, so
+    ``nerp pipeline --only report`` loads no torch, transformers or optuna."""
+    loaded, errors = load_group(STAGES_GROUP, names)
     broken = {e.name: e for e in errors}
     functions: dict[str, StageFunction] = {}
     for name in names:
