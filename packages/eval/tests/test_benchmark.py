@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nerp_eval.benchmark import percentile, run_benchmark
+from nerp_eval.benchmark import LatencyStats, run_benchmark
 from nerp_eval.benchmark.texts import benchmark_texts
 from nerp_eval.errors import EvalError
 from nerp_eval.targets import resolve_targets
@@ -18,14 +18,18 @@ from nerp_infra.fingerprints import bench_fp
 from nerp_infra.paths import OutputLayout
 
 
-def test_percentile_interpolates_like_numpy() -> None:
+def test_latency_stats_are_numpy_percentiles_in_ms() -> None:
     import numpy as np
 
-    values = [3.0, 1.0, 4.0, 1.5, 9.0, 2.6]
-    for q in (0, 50, 95, 99, 100):
-        assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
-    with pytest.raises(ValueError, match="percentile of no values"):
-        percentile([], 50)
+    seconds = [0.003, 0.001, 0.004, 0.0015, 0.009, 0.0026]
+    stats = LatencyStats.of(seconds)
+    ms = [s * 1000 for s in seconds]
+    for q, got in ((50, stats.p50_ms), (95, stats.p95_ms), (99, stats.p99_ms)):
+        assert got == pytest.approx(float(np.percentile(ms, q)))
+    assert (stats.min_ms, stats.max_ms, stats.n) == (pytest.approx(1.0), pytest.approx(9.0), 6)
+    assert stats.mean_ms == pytest.approx(sum(ms) / 6)
+    with pytest.raises(ValueError, match="no timed iterations"):
+        LatencyStats.of([])
 
 
 @pytest.fixture

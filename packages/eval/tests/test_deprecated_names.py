@@ -25,3 +25,12 @@ def test_stage_run_moved_to_infra_tracking() -> None:
 
     with pytest.warns(NerpDeprecationWarning, match=r"use nerp_infra\.tracking\.tracked_stage"):
         assert nerp_eval.tracking.stage_run is tracked_stage
+
+
+@pytest.mark.parametrize("module", ["nerp_eval.benchmark", "nerp_eval.benchmark.timing"])
+def test_percentile_is_numpys(module: str) -> None:
+    import numpy as np
+
+    old = importlib.import_module(module)
+    with pytest.warns(NerpDeprecationWarning, match=r"use numpy\.percentile instead"):
+        assert old.percentile is np.percentile

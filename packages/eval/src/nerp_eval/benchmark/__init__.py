@@ -8,7 +8,8 @@ from nerp_eval.benchmark.run import (
     machine_info,
     run_benchmark,
 )
-from nerp_eval.benchmark.timing import BatchTiming, LatencyStats, percentile, time_predictor
+from nerp_eval.benchmark.timing import BatchTiming, LatencyStats, time_predictor
+from nerp_infra.deprecation import deprecated_names
 
 __all__ = [
     "BENCHMARK_KIND",
@@ -18,8 +19,11 @@ __all__ = [
     "benchmark_settings",
     "latency_figure",
     "machine_info",
-    "percentile",
     "run_benchmark",
     "time_predictor",
     "write_figure_html",
 ]
+
+__getattr__ = deprecated_names(
+    __name__, since="0.2.0", removed_in="0.3.0", names={"percentile": "numpy:percentile"}
+)

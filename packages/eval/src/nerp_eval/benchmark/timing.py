@@ -10,28 +10,21 @@ order.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from nerp_deploy.predictor import Predictor
+from nerp_infra.deprecation import deprecated_names
 
-__all__ = ["BatchTiming", "LatencyStats", "percentile", "time_predictor"]
+__all__ = ["BatchTiming", "LatencyStats", "time_predictor"]
 
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default), ``q`` in [0, 100]."""
-    if not values:
-        raise ValueError("percentile of no values")
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile q must be in [0, 100], got {q}")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+__getattr__ = deprecated_names(
+    __name__, since="0.2.0", removed_in="0.3.0", names={"percentile": "numpy:percentile"}
+)
 
 
 @dataclass(frozen=True)
@@ -48,14 +41,17 @@ class LatencyStats:
 
     @classmethod
     def of(cls, seconds: Sequence[float]) -> LatencyStats:
-        ms = [s * 1000.0 for s in seconds]
+        if not seconds:
+            raise ValueError("latency of no timed iterations")
+        ms = np.asarray(seconds, dtype=float) * 1000.0
+        p50, p95, p99 = (float(p) for p in np.percentile(ms, [50, 95, 99]))
         return cls(
-            p50_ms=percentile(ms, 50),
-            p95_ms=percentile(ms, 95),
-            p99_ms=percentile(ms, 99),
-            mean_ms=statistics.fmean(ms),
-            min_ms=min(ms),
-            max_ms=max(ms),
+            p50_ms=p50,
+            p95_ms=p95,
+            p99_ms=p99,
+            mean_ms=float(ms.mean()),
+            min_ms=float(ms.min()),
+            max_ms=float(ms.max()),
             n=len(ms),
         )
 
