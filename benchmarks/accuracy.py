@@ -376,6 +376,54 @@ def summarise(rows: dict[str, list[dict]], types: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+ERROR_KINDS = ("exact", "boundary", "wrong type", "missed", "spurious")
+
+
+def error_counts(
+    docs: Sequence[Document], predictions: Sequence[Predicted], types: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Per type: gold entities found exactly, found with other boundaries, found under
+    another type, missed outright; and predictions overlapping no gold entity at all.
+
+    Strict F1 says how much is wrong; this says what kind of wrong, which decides the fix
+    (boundaries: decoding and span conventions; spurious: the gold's unmarked mentions).
+    """
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    counts = {t: dict.fromkeys(ERROR_KINDS, 0) for t in types}
+    for doc, predicted in zip(docs, predictions, strict=True):
+        gold = set(
+            get_entities(word_tags(doc.text, [(s.start, s.end, s.label) for s in doc.spans]))
+        )
+        guess = set(get_entities(word_tags(doc.text, [tuple(p) for p in predicted])))
+        for label, first, last in gold:
+            near = [g for g in guess if g[1] <= last and g[2] >= first]
+            if (label, first, last) in guess:
+                kind = "exact"
+            elif any(g[0] == label for g in near):
+                kind = "boundary"
+            else:
+                kind = "wrong type" if near else "missed"
+            counts.setdefault(label, dict.fromkeys(ERROR_KINDS, 0))[kind] += 1
+        for label, first, last in guess:
+            if not any(g[1] <= last and g[2] >= first for g in gold):
+                counts.setdefault(label, dict.fromkeys(ERROR_KINDS, 0))["spurious"] += 1
+    return counts
+
+
+def error_table(counts: dict[str, dict[str, dict[str, int]]]) -> str:
+    """Markdown: per system and type, where the gold entities went, summed over folds."""
+    lines = ["| system | type | gold | " + " | ".join(ERROR_KINDS) + " |",
+             "|---|---|---:|" + "---:|" * len(ERROR_KINDS)]  # fmt: skip
+    for system, by_type in counts.items():
+        for label, c in by_type.items():
+            gold = sum(c[k] for k in ERROR_KINDS if k != "spurious")
+            cells = [f"{c[k]} ({100 * c[k] / gold:.0f}%)" if k != "spurious" and gold
+                     else str(c[k]) for k in ERROR_KINDS]  # fmt: skip
+            lines.append(f"| {system} | {label} | {gold} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(rows: dict[str, list[dict]], types: Sequence[str], path: Path) -> Path:
     """Grouped bars: mean F1 (micro, macro, each type) per system, with the folds' spread."""
     import matplotlib
@@ -458,6 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} cpus",
           flush=True)  # fmt: skip
     rows: dict[str, list[dict]] = {s: [] for s in SYSTEMS}
+    errors: dict[str, dict[str, dict[str, int]]] = {}
     for fold in folds:
         train, test = fold.select(docs)
         for system in systems:
@@ -479,9 +528,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         out = run_spacy(train, test, args.seed, work)
                     else:
                         out = run_hf(train, test, types, args.seed, work)
-                metrics = score(test, out.pop("predictions"))
+                metrics = score(test, out["predictions"])
                 results[key] = {
-                    **out,
+                    **out,  # predictions stay: error analysis reads them from the cache
                     "metrics": _flat_metrics(metrics),
                     "fold": fold.index,
                     "load_after": os.getloadavg()[0],
@@ -495,12 +544,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             if key in results:
                 rows[system].append(results[key])
+                if "predictions" in results[key]:  # caches from before predictions were kept
+                    counts = error_counts(test, results[key]["predictions"], types)
+                    total = errors.setdefault(system, {})
+                    for label, c in counts.items():
+                        for kind, n in c.items():
+                            total.setdefault(label, dict.fromkeys(ERROR_KINDS, 0))[kind] += n
     rows = {s: r for s, r in rows.items() if r}
     table = summarise(rows, types)
     counts = {s: len(r) for s, r in rows.items()}
     print(f"\nStrict entity F1 over whitespace words, whole documents; mean ± sd over folds "
           f"{counts}:\n")  # fmt: skip
     print(table)
+    if errors:
+        table += "\n\nWhere the gold entities went (all folds):\n\n" + error_table(errors)
+        print("\nWhere the gold entities went (all folds):\n")
+        print(error_table(errors))
     (args.results.with_suffix(".md")).write_text(table + "\n")
     chart = plot(rows, types, args.results.with_suffix(".png"))
     print(f"\ntable: {args.results.with_suffix('.md')}\nchart: {chart}")
