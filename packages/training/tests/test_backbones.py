@@ -22,9 +22,11 @@ from transformers import (
 
 from nerp_training.backbones import (
     BACKBONES,
+    LINE_BREAK,
     BackboneError,
     BackboneSpec,
     TinySettings,
+    add_line_break_token,
     apply_dropout,
     build_model,
     build_tokenizer,
@@ -496,3 +498,41 @@ def test_short_hub_name_offline_fails_instead_of_falling_back(offline: None) -> 
 def _model_from_hub(spec: BackboneSpec) -> PreTrainedModel:
     tokenizer = train_tiny_tokenizer(TEXTS, vocab_size=100, max_length=MAX_LENGTH)
     return build_model(spec, labels=LABELS, tokenizer=tokenizer)
+
+
+# --- line breaks -----------------------------------------------------------------------
+
+LINES = "B.E. in CSE\nAtria Institute of Technology\n\nSKILLS\nPython"
+
+
+@pytest.mark.parametrize("backbone", ["tiny", "minilm"])
+def test_line_breaks_become_tokens_that_survive_saving(
+    backbone: str, tmp_path: Path, offline: None
+) -> None:
+    spec = resolve_backbone(backbone)
+    plain = build_tokenizer(spec, texts=TEXTS, vocab_size=160, max_length=MAX_LENGTH)
+    assert LINE_BREAK not in plain.backend_tokenizer.encode(LINES).tokens  # a space, unseen
+    tokenizer = build_tokenizer(
+        spec, texts=TEXTS, vocab_size=160, max_length=MAX_LENGTH, line_breaks=True
+    )
+    assert len(tokenizer) == len(plain) + 1
+    encoding = tokenizer.backend_tokenizer.encode(LINES, add_special_tokens=False)
+    breaks = [offset for token, offset in zip(encoding.tokens, encoding.offsets, strict=True)
+              if token == LINE_BREAK]  # fmt: skip
+    assert breaks == [(i, i + 1) for i, c in enumerate(LINES) if c == "\n"]
+    # serving loads only tokenizer.json: it must split the text the same way
+    tokenizer.save_pretrained(tmp_path)
+    served = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    assert served.encode(LINES, add_special_tokens=False).tokens == encoding.tokens
+    assert add_line_break_token(tokenizer) is False  # idempotent
+
+
+def test_line_break_token_gets_an_embedding_row_in_a_pretrained_model(offline: None) -> None:
+    spec = resolve_backbone("minilm")
+    tokenizer = build_tokenizer(spec, max_length=64, line_breaks=True)
+    model = build_model(spec, labels=LABELS, tokenizer=tokenizer, seed=3)
+    assert model.config.vocab_size == len(tokenizer) == 30523
+    encoded = tokenizer([LINES], return_tensors="pt")
+    assert tokenizer.convert_tokens_to_ids(LINE_BREAK) in encoded["input_ids"][0].tolist()
+    logits = _logits(model.eval(), dict(encoded))
+    assert torch.isfinite(logits).all()

@@ -38,6 +38,11 @@ class ModelConfig(ConfigModel):
     max_length: int = Field(default=128, ge=8)
     stride: int = Field(default=16, ge=0)
     label_all_subtokens: bool = False
+    line_breaks: bool = Field(
+        default=False,
+        description="give line breaks a token of their own: WordPiece tokenizers treat a "
+        "newline as a space, and a resume's lines are where its entities start and end",
+    )
     tiny: TinyBackboneConfig = Field(default_factory=TinyBackboneConfig)
 
     @field_validator("backbone")

@@ -29,6 +29,8 @@ from nerp_training.backbones.tiny import (
 if TYPE_CHECKING:
     from nerp_training.backbones.build import (
         DROPOUT_ATTRIBUTES,
+        LINE_BREAK,
+        add_line_break_token,
         apply_dropout,
         build_model,
         build_tokenizer,
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 _FROM_BUILD = frozenset(
     {
         "DROPOUT_ATTRIBUTES",
+        "LINE_BREAK",
+        "add_line_break_token",
         "apply_dropout",
         "build_model",
         "build_tokenizer",
@@ -50,11 +54,13 @@ _FROM_BUILD = frozenset(
 __all__ = [
     "BACKBONES",
     "DROPOUT_ATTRIBUTES",
+    "LINE_BREAK",
     "BackboneError",
     "BackboneKind",
     "BackboneSpec",
     "TinySettings",
     "TinyShape",
+    "add_line_break_token",
     "apply_dropout",
     "build_model",
     "build_tokenizer",

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Sequence
 
 import torch
+from tokenizers import AddedToken
 from transformers import (
     AutoConfig,
     AutoModelForTokenClassification,
@@ -28,12 +29,17 @@ from nerp_training.backbones.tiny import train_tiny_tokenizer as _train_tiny_tok
 
 __all__ = [
     "DROPOUT_ATTRIBUTES",
+    "LINE_BREAK",
+    "add_line_break_token",
     "apply_dropout",
     "build_model",
     "build_tokenizer",
     "hub_offline",
     "locate_backbone",
 ]
+
+LINE_BREAK = "\n"
+"""The character that ``model.line_breaks`` turns into a token of its own."""
 
 DROPOUT_ATTRIBUTES: tuple[str, ...] = (
     "hidden_dropout_prob",  # BERT, RoBERTa, DeBERTa: embeddings, layers, token head
@@ -87,25 +93,48 @@ def build_tokenizer(
     texts: Sequence[str] | None = None,
     vocab_size: int = 2000,
     max_length: int = 128,
+    line_breaks: bool = False,
 ) -> PreTrainedTokenizerFast:
     """The backbone's fast tokenizer, with ``model_max_length`` set to the window size.
 
     ``texts`` and ``vocab_size`` matter only for ``tiny``, whose tokenizer is trained on
     the training texts. A slow (pure Python) tokenizer is refused: labels are aligned
-    through character offsets, which only fast tokenizers provide.
+    through character offsets, which only fast tokenizers provide. ``line_breaks`` adds
+    the line-break token (:func:`add_line_break_token`).
     """
     if spec.kind == "tiny":
         if texts is None:
             raise ValueError(
                 "the tiny backbone trains its tokenizer on the training texts: pass texts"
             )
-        return _train_tiny_tokenizer(texts, vocab_size=vocab_size, max_length=max_length)
-    source = locate_backbone(spec)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=_local_only(spec))
-    except (OSError, ValueError) as exc:
-        raise _load_failure(spec, "tokenizer", exc) from exc
-    return _checked_tokenizer(spec, tokenizer, max_length)
+        tokenizer = _train_tiny_tokenizer(texts, vocab_size=vocab_size, max_length=max_length)
+    else:
+        source = locate_backbone(spec)
+        try:
+            loaded = AutoTokenizer.from_pretrained(source, local_files_only=_local_only(spec))
+        except (OSError, ValueError) as exc:
+            raise _load_failure(spec, "tokenizer", exc) from exc
+        tokenizer = _checked_tokenizer(spec, loaded, max_length)
+    if line_breaks:
+        add_line_break_token(tokenizer)
+    return tokenizer
+
+
+def add_line_break_token(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """Make ``"\n"`` a token of its own, matched before normalisation.
+
+    BERT-style normalisers and whitespace pre-tokenizers turn a newline into a plain
+    space, so the model cannot see that "B.E. in CSE" and "Atria Institute" sit on two
+    lines, nor where a skills list ends and the next heading starts; those are the
+    boundaries resume annotations follow. As an added token (not special: it stays in
+    the decoded text and carries a tag like any word) it is saved in ``tokenizer.json``,
+    so serving, which only runs that file, splits text exactly the same way. Returns
+    whether the token was new; the model's embedding table must then grow by one row.
+    """
+    if LINE_BREAK in tokenizer.get_added_vocab():
+        return False
+    tokenizer.add_tokens([AddedToken(LINE_BREAK, normalized=False, special=False)])
+    return True
 
 
 def _checked_tokenizer(
@@ -252,7 +281,8 @@ def _build_pretrained(
             f"{positions} position embeddings; lower model.max_length"
         )
     vocab = getattr(config, "vocab_size", None)
-    if isinstance(vocab, int) and len(tokenizer) > vocab:
+    ours = int(LINE_BREAK in tokenizer.get_added_vocab())  # a row nerp adds, below
+    if isinstance(vocab, int) and len(tokenizer) - ours > vocab:
         raise BackboneError(
             f"model.backbone {spec.name!r}: the tokenizer has {len(tokenizer)} tokens but the "
             f"model only {vocab} embeddings; build the tokenizer from the same backbone"
@@ -263,4 +293,7 @@ def _build_pretrained(
         )
     except (OSError, ValueError) as exc:
         raise _load_failure(spec, "model weights", exc) from exc
+    if isinstance(vocab, int) and len(tokenizer) > vocab:
+        # the line-break token's row starts at the mean embedding (HF's mean resizing)
+        model.resize_token_embeddings(len(tokenizer))
     return model

@@ -239,6 +239,7 @@ def _tokenizer_and_model(
             texts=list(texts),
             vocab_size=model_config.tiny.vocab_size,
             max_length=model_config.max_length,
+            line_breaks=model_config.line_breaks,
         )
     model = build_model(
         spec,
