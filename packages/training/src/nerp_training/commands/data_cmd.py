@@ -75,6 +75,14 @@ PolicyOption = Annotated[
 StrictOption = Annotated[
     bool, typer.Option("--strict", help="Exit with status 1 if any span or document was dropped.")
 ]
+PredictionsOption = Annotated[
+    bool,
+    typer.Option(
+        "--use-predictions",
+        help="Label Studio: a task with no annotation takes its model predictions "
+        "(default: such tasks are dropped and reported).",
+    ),
+]
 ReportOption = Annotated[
     Path | None, typer.Option("--report", help="Also write the validation report as JSON here.")
 ]
@@ -149,7 +157,8 @@ def _finish(report: ValidationReport, *, strict: bool, report_path: Path | None)
         "  nerp data import resumes.jsonl --preset dataturks-resumes --out docs.jsonl\n\n"
         "  nerp data import export.jsonl --format doccano --map PER=NAME --map MISC= "
         "--out docs.jsonl\n\n"
-        "  nerp data import corpus/ --labels NAME,EMAIL,SKILL --strict --out docs.jsonl"
+        "  nerp data import corpus/ --labels NAME,EMAIL,SKILL --strict --out docs.jsonl\n\n"
+        "  nerp data import project-1-export.json --format label-studio --out docs.jsonl"
     ),
 )
 def import_(
@@ -162,8 +171,9 @@ def import_(
     overlap_policy: PolicyOption = "keep_longest",
     strict: StrictOption = False,
     report: ReportOption = None,
+    use_predictions: PredictionsOption = False,
 ) -> None:
-    """Convert native, DataTurks, doccano or CoNLL files to native documents.
+    """Convert native, DataTurks, doccano, Label Studio or CoNLL files to native documents.
 
     Trims spans, maps labels, resolves overlaps, and reports every change.
 
@@ -177,6 +187,7 @@ def import_(
             label_mapping=mapping,
             labels=_parse_labels(labels),
             overlap_policy=_check_policy(overlap_policy),
+            use_predictions=use_predictions,
         )
     except DataError as exc:
         if exc.report is not None:
@@ -216,6 +227,7 @@ def validate(
     ] = None,
     strict: StrictOption = False,
     report: ReportOption = None,
+    use_predictions: PredictionsOption = False,
 ) -> None:
     """Report bounds, whitespace, overlaps, labels, token boundaries and duplicates."""
     try:
@@ -227,6 +239,7 @@ def validate(
             labels=_parse_labels(labels),
             overlap_policy=_check_policy(overlap_policy),
             tokenizer=tok,
+            use_predictions=use_predictions,
         )
     except DataError as exc:
         if exc.report is not None:

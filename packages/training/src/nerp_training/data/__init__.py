@@ -15,6 +15,7 @@ from nerp_training.data.importers import (
     read_conll,
     read_dataturks,
     read_doccano,
+    read_label_studio,
     read_native,
 )
 from nerp_training.data.records import DataError, Issue, RawDocument, RawSpan
@@ -63,6 +64,7 @@ __all__ = [
     "read_conll",
     "read_dataturks",
     "read_doccano",
+    "read_label_studio",
     "read_native",
     "save_folds",
     "split_documents",

@@ -33,6 +33,7 @@ IssueKind = Literal[
     "duplicate_document",
     "duplicate_id",
     "empty_document",
+    "unannotated",
     "bio_repair",
 ]
 """What was wrong. ``overlap`` means partly overlapping, ``nested`` one inside the other."""

@@ -55,7 +55,7 @@ _DROPPED_SPAN_KINDS = frozenset(
         "nested",
     }
 )
-_DOCUMENT_KINDS = frozenset({"duplicate_document", "empty_document"})
+_DOCUMENT_KINDS = frozenset({"duplicate_document", "empty_document", "unannotated"})
 
 
 @dataclass
@@ -482,6 +482,9 @@ def validate_documents(
         report.issues.extend(doc.issues)
         if doc.file and doc.file not in report.sources:
             report.sources.append(doc.file)
+        if any(i.action == "dropped" and i.kind in _DOCUMENT_KINDS for i in doc.issues):
+            report.spans_in += len(doc.spans)  # the reader dropped it (e.g. unannotated)
+            continue
         if not doc.text.strip():
             validator.issue(doc, "empty_document", "dropped", "text is empty or blank", None)
             report.spans_in += len(doc.spans)

@@ -19,6 +19,7 @@ from nerp_training.data.importers._records import JSON_SUFFIXES, peek_record
 from nerp_training.data.importers.conll import CONLL_SUFFIXES, read_conll
 from nerp_training.data.importers.dataturks import DATATURKS_RESUME_MAPPING, read_dataturks
 from nerp_training.data.importers.doccano import read_doccano
+from nerp_training.data.importers.label_studio import read_label_studio
 from nerp_training.data.importers.native import read_native
 from nerp_training.data.records import DataError, RawDocument
 from nerp_training.data.validation import ValidationReport, validate_documents
@@ -34,17 +35,19 @@ __all__ = [
     "read_conll",
     "read_dataturks",
     "read_doccano",
+    "read_label_studio",
     "read_native",
     "read_raw",
 ]
 
-Format = Literal["native", "dataturks", "doccano", "conll"]
-FORMATS: tuple[str, ...] = ("auto", "native", "dataturks", "doccano", "conll")
+Format = Literal["native", "dataturks", "doccano", "label-studio", "conll"]
+FORMATS: tuple[str, ...] = ("auto", "native", "dataturks", "doccano", "label-studio", "conll")
 
 _READERS: dict[str, Callable[..., list[RawDocument]]] = {
     "native": read_native,
     "dataturks": read_dataturks,
     "doccano": read_doccano,
+    "label-studio": read_label_studio,
     "conll": read_conll,
 }
 
@@ -76,6 +79,8 @@ def detect_format(path: str | os.PathLike[str]) -> Format:
     if not isinstance(first, dict):
         raise DataError("cannot tell the format: the first record is not an object", path=path)
     keys = set(first)
+    if isinstance(first.get("data"), dict) and keys & {"annotations", "predictions", "completions"}:
+        return "label-studio"
     if "content" in keys or "annotation" in keys:
         return "dataturks"
     if "entities" in keys or "label" in keys:
@@ -85,7 +90,7 @@ def detect_format(path: str | os.PathLike[str]) -> Format:
     raise DataError(
         f"cannot tell the format from the keys {sorted(keys)}; expected native "
         "(text + spans/annotations), DataTurks (content + annotation) or doccano "
-        "(text + label/entities)",
+        "(text + label/entities) or Label Studio (data + annotations/predictions)",
         path=path,
     )
 
@@ -126,13 +131,25 @@ def _id_prefixes(files: Sequence[Path]) -> dict[Path, str]:
 
 
 def read_raw(
-    path: str | os.PathLike[str], *, format: str = "auto", id_prefix: str | None = None
+    path: str | os.PathLike[str],
+    *,
+    format: str = "auto",
+    id_prefix: str | None = None,
+    use_predictions: bool = False,
 ) -> tuple[list[RawDocument], Format]:
-    """One file's documents, unvalidated, and the format they were read as."""
+    """One file's documents, unvalidated, and the format they were read as.
+
+    ``use_predictions`` applies to formats that carry model predictions besides
+    annotations (Label Studio): a task without an annotation takes its predictions.
+    """
     path = Path(path)
     if format not in FORMATS:
         raise DataError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
     resolved: Any = detect_format(path) if format == "auto" else format
+    if resolved == "label-studio":
+        return read_label_studio(
+            path, id_prefix=id_prefix, use_predictions=use_predictions
+        ), resolved
     return _READERS[resolved](path, id_prefix=id_prefix), resolved
 
 
@@ -144,12 +161,14 @@ def import_documents(
     labels: Sequence[str] | None = None,
     overlap_policy: str = "keep_longest",
     tokenizer: Any = None,
+    use_predictions: bool = False,
 ) -> ImportResult:
     """Read files (or folders of them) and return validated native documents.
 
     ``format`` applies to every file (``auto`` detects each one). ``labels`` is the
     target entity-type set (``None`` keeps every mapped label); see
     :func:`~nerp_training.data.validation.validate_documents` for the rest.
+    ``use_predictions``: see :func:`read_raw`.
     """
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
@@ -158,7 +177,9 @@ def import_documents(
     raw: list[RawDocument] = []
     formats: dict[str, str] = {}
     for file in files:
-        docs, fmt = read_raw(file, format=format, id_prefix=prefixes[file])
+        docs, fmt = read_raw(
+            file, format=format, id_prefix=prefixes[file], use_predictions=use_predictions
+        )
         formats[str(file)] = fmt
         raw.extend(docs)
     documents, report = validate_documents(
