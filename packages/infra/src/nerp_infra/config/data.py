@@ -68,7 +68,7 @@ class DataConfig(ConfigModel):
 
     source: Literal["synthetic", "files"] = "synthetic"
     files: Annotated[list[Path], FileRelative()] = Field(default_factory=list)
-    format: Literal["auto", "native", "dataturks", "doccano", "conll"] = "auto"
+    format: Literal["auto", "native", "dataturks", "doccano", "label-studio", "conll"] = "auto"
     labels: list[str] = Field(default_factory=lambda: list(DEFAULT_LABELS), min_length=1)
     label_mapping: dict[str, str | None] = Field(default_factory=dict)
     overlap_policy: Literal["keep_longest", "keep_first", "error"] = "keep_longest"
