@@ -39,9 +39,10 @@ class ModelConfig(ConfigModel):
     stride: int = Field(default=16, ge=0)
     label_all_subtokens: bool = False
     line_breaks: bool = Field(
-        default=False,
+        default=True,
         description="give line breaks a token of their own: WordPiece tokenizers treat a "
-        "newline as a space, and a resume's lines are where its entities start and end",
+        "newline as a space, and a resume's lines are where its entities start and end "
+        "(false: the backbone's tokenizer as it is)",
     )
     tiny: TinyBackboneConfig = Field(default_factory=TinyBackboneConfig)
 
