@@ -8,7 +8,6 @@ and errors go to stderr.
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from rich.markup import escape
 from nerp_deploy.engine import OnnxEngine
 from nerp_deploy.errors import DeployError, InputError
 from nerp_deploy.extract import extract_text
+from nerp_deploy.formats import OUTPUT_FORMATS, LabelStudioSettings, OutputFormat, PredictionWriter
 from nerp_deploy.serve.settings import ServeSettings
 from nerp_infra.documents import DocumentError, iter_documents
 
@@ -64,10 +64,6 @@ def _variant(value: str | None) -> Literal["fp32", "int8"] | None:
     return "fp32" if value == "fp32" else "int8"
 
 
-def _emit(record: dict[str, object]) -> None:
-    sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
 def _chunks(path: Path, size: int) -> Iterator[list[tuple[str, str]]]:
     chunk: list[tuple[str, str]] = []
     for doc in iter_documents(path):
@@ -92,8 +88,37 @@ def predict(
     variant: VariantOpt = None,
     threads: ThreadsOpt = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Model rows per batch.")] = 16,
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output: nerp (JSON lines), hf (JSON lines, transformers pipeline entities), "
+            "doccano (JSONL to import) or label-studio (a JSON list of pre-annotated tasks).",
+        ),
+    ] = "nerp",
+    model_version: Annotated[
+        str | None,
+        typer.Option(
+            help="label-studio: the predictions' model_version "
+            "(default: nerp:<package id or folder>:<variant>)."
+        ),
+    ] = None,
+    from_name: Annotated[
+        str, typer.Option(help="label-studio: name of the <Labels> tag of the labeling config.")
+    ] = "label",
+    to_name: Annotated[
+        str, typer.Option(help="label-studio: name of the <Text> tag of the labeling config.")
+    ] = "text",
 ) -> None:
-    """Predict entities with an ONNX package; one JSON line per document on stdout."""
+    """Predict entities with an ONNX package; one JSON line per document on stdout.
+
+    --format label-studio writes one JSON list of tasks instead, which Label Studio
+    imports as pre-annotations; --format doccano writes doccano's JSONL.
+    """
+    output: OutputFormat | None = next((f for f in OUTPUT_FORMATS if f == format), None)
+    if output is None:
+        raise _fail(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {format!r}")
     given = [
         name
         for name, value in (("--text", text), ("--file", file), ("--jsonl", jsonl))
@@ -106,8 +131,17 @@ def predict(
         )
     try:
         engine = OnnxEngine.load(package, variant=_variant(variant), threads=threads)
+        manifest = engine.package.manifest
+        version = model_version or (
+            f"nerp:{manifest.id if manifest else package.resolve().name}:{engine.variant}"
+        )
+        writer = PredictionWriter(
+            sys.stdout,
+            output,
+            LabelStudioSettings(model_version=version, from_name=from_name, to_name=to_name),
+        )
         if text is not None:
-            _emit({"entities": [e.model_dump() for e in engine.predict(text)]})
+            writer.write(text, engine.predict(text))
         elif file is not None:
             if not file.is_file():
                 raise _fail(f"{file}: file does not exist")
@@ -116,13 +150,13 @@ def predict(
                 filename=file.name,
                 content_type=_CONTENT_TYPES.get(file.suffix.lower()),
             )
-            entities = engine.predict(content)
-            _emit({"file": str(file), "kind": kind, "entities": [e.model_dump() for e in entities]})
+            writer.write(content, engine.predict(content), meta={"file": str(file), "kind": kind})
         elif jsonl is not None:
             for chunk in _chunks(jsonl, 256):
                 results = engine.predict_batch([t for _, t in chunk], batch_size=batch_size)
-                for (doc_id, _), entities in zip(chunk, results, strict=True):
-                    _emit({"id": doc_id, "entities": [e.model_dump() for e in entities]})
+                for (doc_id, doc_text), entities in zip(chunk, results, strict=True):
+                    writer.write(doc_text, entities, doc_id=doc_id)
+        writer.close()
     except InputError as exc:
         where = str(file) if file is not None else "--text" if text is not None else exc.field
         raise _fail(f"{where}: {exc.reason}" if where else exc.reason) from None
