@@ -84,7 +84,7 @@ def test_inline_sections_and_defaults_for_missing_or_empty_ones(tmp_path: Path) 
     assert cfg.train.epochs == 1
     assert cfg.train.batch_size == 2
     assert cfg.tracking.enabled is True
-    assert cfg.hpo.n_trials == 3
+    assert cfg.hpo.n_trials == 2
 
 
 def test_section_reference_resolves_relative_to_the_referring_file(tmp_path: Path) -> None:

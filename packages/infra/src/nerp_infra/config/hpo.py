@@ -191,7 +191,7 @@ class HpoConfig(ConfigModel):
     study_name: str = Field(default="resume-ner", min_length=1)
     backbones: list[str] = Field(default_factory=lambda: ["tiny"], min_length=1)
     study_per_backbone: bool = True
-    n_trials: int | None = Field(default=3, ge=1)
+    n_trials: int | None = Field(default=2, ge=1)
     timeout_s: float | None = Field(default=None, gt=0)
     k_folds: int = Field(default=2, ge=1)
     objective_metric: MetricName = "f1_macro"
