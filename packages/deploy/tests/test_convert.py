@@ -22,6 +22,7 @@ from nerp_deploy.convert import (
     verify_package,
 )
 from nerp_deploy.convert.core import conversion_settings
+from nerp_deploy.convert.optimize import op_counts
 from nerp_deploy.convert.reference import TorchRunner, load_model
 from nerp_infra.artifacts import ArtifactIndex, read_manifest
 from nerp_infra.config import ConversionConfig, ParityConfig
@@ -77,6 +78,42 @@ def test_parity_figures_pass_the_default_gate(conversion: ConversionResult) -> N
     assert metrics["parity_int8_entity_f1"] == pytest.approx(report.int8_entity_f1)
     assert metrics["parity_n_entities"] == report.n_entities
     assert metrics["parity_int8_tag_agreement"] == pytest.approx(report.int8_tag_agreement)
+
+
+def test_the_graph_is_fused_before_quantisation_and_the_fusions_are_recorded(
+    conversion: ConversionResult, package_dir: Path
+) -> None:
+    """fp32: Attention, SkipLayerNorm and BiasGelu contrib ops, no decomposed softmax or
+    erf left; int8: the fused Attention quantised to QAttention (QKV GEMM in int8 too),
+    every other MatMul an integer one; the manifest counts what was fused."""
+    fp32 = op_counts(onnx.load(str(package_dir / ONNX_FP32_FILE)))
+    n_layers = 2  # the toy BERT
+    assert fp32["Attention"] == n_layers
+    assert fp32["SkipLayerNormalization"] == 2 * n_layers
+    assert fp32["BiasGelu"] == n_layers
+    assert fp32["Softmax"] == fp32["Erf"] == fp32["IsNaN"] == 0
+    int8 = op_counts(onnx.load(str(package_dir / ONNX_INT8_FILE)))
+    assert int8["QAttention"] == n_layers and int8["Attention"] == 0
+    assert int8["MatMul"] == 0 and int8["MatMulInteger"] == 3 * n_layers + 1
+    recorded = read_manifest(package_dir).extra["graph_optimization"]
+    assert recorded["applied"] is True
+    assert recorded["fused_ops"]["Attention"] == n_layers
+    assert recorded["fused_ops"]["SkipLayerNormalization"] == 2 * n_layers
+    assert recorded["attention_mask_rewired"] == n_layers
+    assert recorded["nodes_after"] < recorded["nodes_before"]
+    assert conversion.fusion is not None and conversion.fusion.fused_ops == recorded["fused_ops"]
+    assert read_manifest(package_dir).config["quantization"]["per_channel"] is True
+
+
+def test_conversion_without_optimisation_keeps_the_exported_graph(
+    toy_artifact: Path, tmp_path: Path
+) -> None:
+    result = convert_checkpoint(toy_artifact, tmp_path / "plain", optimize=False, quantize=False)
+    counts = op_counts(onnx.load(str(result.package_dir / ONNX_FP32_FILE)))
+    assert counts["Attention"] == 0 and counts["Softmax"] > 0
+    assert result.fusion is None and "graph_optimization" not in result.manifest.extra
+    assert result.manifest.config["graph_optimization"] is None
+    assert result.report is not None and result.report.passed
 
 
 @pytest.mark.parametrize("file", [ONNX_FP32_FILE, ONNX_INT8_FILE])

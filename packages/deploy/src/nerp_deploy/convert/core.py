@@ -26,6 +26,7 @@ from rich.markup import escape
 
 from nerp_deploy.convert.checkpoint import ModelCheckpoint, resolve_checkpoint
 from nerp_deploy.convert.export import export_onnx, quantize_int8
+from nerp_deploy.convert.optimize import FusionReport, fuse_transformer_graph
 from nerp_deploy.convert.parity import ParityError, ParityReport, check_parity
 from nerp_deploy.convert.reference import load_model, torch_predictor
 from nerp_deploy.convert.synthetic import sample_texts as default_sample_texts
@@ -64,6 +65,8 @@ __all__ = [
 
 CONVERT_STAGE = "convert"
 EXPORTER = "torch.onnx.dynamo"
+GRAPH_OPTIMIZATION = "onnxscript.ort_fusions+qattention"
+"""What conv_fp records for the fusion step (change it when the fusion step changes)."""
 
 T = TypeVar("T")
 
@@ -78,6 +81,8 @@ class ConversionResult:
     conv_fp: str
     action: str = "new"
     timings: dict[str, float] = field(default_factory=dict)
+    fusion: FusionReport | None = None
+    """Which transformer fusions the fp32 graph got (None when the package was reused)."""
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -103,6 +108,7 @@ def conversion_settings(
     quantize: bool,
     parity: ParityConfig,
     sample_texts: Sequence[str] | None,
+    optimize: bool = True,
 ) -> dict[str, Any]:
     """What conv_fp covers: everything that changes the package or its acceptance."""
     samples = (
@@ -114,7 +120,8 @@ def conversion_settings(
         "opset": opset,
         "quantize": quantize,
         "exporter": EXPORTER,
-        "quantization": {"mode": "dynamic", "weight_type": "QInt8", "per_channel": False}
+        "graph_optimization": GRAPH_OPTIMIZATION if optimize else None,
+        "quantization": {"mode": "dynamic", "weight_type": "QInt8", "per_channel": True}
         if quantize
         else None,
         "parity": parity.model_dump(mode="json"),
@@ -154,7 +161,8 @@ def _write_package(
     parity: ParityConfig,
     texts: Sequence[str],
     steps: _Steps,
-) -> ParityReport:
+    optimize: bool = True,
+) -> tuple[ParityReport, FusionReport | None]:
     """Write every package file except the manifest, then run the parity check."""
     settings = checkpoint.settings
     model = steps.run(
@@ -165,20 +173,42 @@ def _write_package(
         "export", f"export {ONNX_FP32_FILE} (opset {opset})",
         lambda: export_onnx(model, fp32_path, opset=opset),
     )  # fmt: skip
+    fusion = None
+    if optimize:
+        fusion = steps.run(
+            "optimize", "fuse attention, SkipLayerNorm, BiasGelu",
+            lambda: _fuse_in_place(fp32_path),
+        )  # fmt: skip
+        if steps.console is not None:
+            steps.console.print(f"  {escape(fusion.summary())}", highlight=False)
+    fused = fusion is not None and fusion.applied
     if quantize:
         steps.run(
-            "quantize", f"quantise {ONNX_INT8_FILE} (dynamic int8)",
-            lambda: quantize_int8(fp32_path, int8_path),
+            "quantize", f"quantise {ONNX_INT8_FILE} (dynamic int8, per channel)",
+            lambda: quantize_int8(fp32_path, int8_path, fused=fused),
         )  # fmt: skip
     else:
         int8_path.unlink(missing_ok=True)  # a resumed folder may hold one from before
     shutil.copyfile(checkpoint.model_dir / TOKENIZER_FILE, out / TOKENIZER_FILE)
     write_inference_settings(out, settings)
-    return steps.run(
+    report = steps.run(
         "parity",
         f"parity check on {len(texts)} texts",
         lambda: _parity(checkpoint, out, parity, texts, model=model),
     )
+    return report, fusion
+
+
+def _fuse_in_place(fp32_path: Path) -> FusionReport:
+    """Replace the exported graph by its fused form (kept as is when fusion fails)."""
+    fused_path = fp32_path.with_name(f".fused-{fp32_path.name}")
+    try:
+        report = fuse_transformer_graph(fp32_path, fused_path)
+        if report.applied:
+            fused_path.replace(fp32_path)
+        return report
+    finally:
+        fused_path.unlink(missing_ok=True)
 
 
 def _parity(
@@ -257,6 +287,9 @@ class _FolderManifest:
     def update_metrics(self, metrics: Mapping[str, Any]) -> Manifest:
         return self._save(self.manifest.touched(metrics={**self.manifest.metrics, **metrics}))
 
+    def update_extra(self, extra: Mapping[str, Any]) -> Manifest:
+        return self._save(self.manifest.touched(extra={**self.manifest.extra, **extra}))
+
     def complete(
         self, *, metrics: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None
     ) -> Manifest:
@@ -288,19 +321,26 @@ def convert_checkpoint(
     parity: ParityConfig | Mapping[str, Any] | None = None,
     sample_texts: Sequence[str] | None = None,
     console: Console | None = None,
+    optimize: bool = True,
 ) -> ConversionResult:
-    """Export, quantise and parity-check a checkpoint into the new folder ``out_dir``.
+    """Export, fuse, quantise and parity-check a checkpoint into the new folder ``out_dir``.
 
     ``checkpoint_dir`` is a model artifact or its ``model/`` folder. ``parity`` takes a
     ``ParityConfig`` or its fields as a mapping; ``sample_texts`` default to
     ``parity.n_samples`` synthetic resumes (one long enough for several windows).
-    ``console`` shows progress (None: silent). Raises ParityError with the figures when
-    the gate fails, PackageError for unusable inputs, ExportError when export fails.
+    ``console`` shows progress (None: silent). ``optimize`` applies the transformer
+    fusions (:mod:`nerp_deploy.convert.optimize`) before quantisation. Raises ParityError
+    with the figures when the gate fails, PackageError for unusable inputs, ExportError
+    when export fails.
     """
     checkpoint = resolve_checkpoint(checkpoint_dir)
     config = _parity_config(parity)
     settings = conversion_settings(
-        opset=opset, quantize=quantize, parity=config, sample_texts=sample_texts
+        opset=opset,
+        quantize=quantize,
+        parity=config,
+        sample_texts=sample_texts,
+        optimize=optimize,
     )
     fp = conv_fp(model_artifact_id=checkpoint.artifact_id, settings=settings)
     out = Path(out_dir)
@@ -309,10 +349,10 @@ def convert_checkpoint(
     handle = _FolderManifest(
         out, _new_manifest(checkpoint, fp, settings, key=fingerprint_key({"conv_fp": fp}))
     )
-    report, timings = _convert_into(
-        checkpoint, handle, opset, quantize, config, sample_texts, console
+    report, timings, fusion = _convert_into(
+        checkpoint, handle, opset, quantize, config, sample_texts, console, optimize
     )
-    return ConversionResult(out, handle.manifest, report, fp, "new", timings)
+    return ConversionResult(out, handle.manifest, report, fp, "new", timings, fusion)
 
 
 def _backbone(checkpoint: ModelCheckpoint) -> str:
@@ -365,14 +405,15 @@ def _convert_into(
     config: ParityConfig,
     sample_texts: Sequence[str] | None,
     console: Console | None,
-) -> tuple[ParityReport, dict[str, float]]:
+    optimize: bool = True,
+) -> tuple[ParityReport, dict[str, float], FusionReport | None]:
     """Write the package files into ``handle.dir`` and settle its manifest either way."""
     texts = (
         list(sample_texts) if sample_texts is not None else default_sample_texts(config.n_samples)
     )
     steps = _Steps(console)
     try:
-        report = _write_package(
+        report, fusion = _write_package(
             checkpoint,
             handle.dir,
             opset=opset,
@@ -380,17 +421,22 @@ def _convert_into(
             parity=config,
             texts=texts,
             steps=steps,
+            optimize=optimize,
         )
     except BaseException as exc:
         handle.fail(f"{type(exc).__name__}: {exc}")
         raise
+    extra: dict[str, Any] = {"timings_s": steps.timings}
+    if fusion is not None:
+        extra["graph_optimization"] = fusion.manifest()
     if not report.passed:
         error = ParityError(report)
         handle.update_metrics(report.metrics())
+        handle.update_extra(extra)
         handle.fail(str(error))
         raise error
-    handle.complete(metrics=report.metrics(), extra={"timings_s": steps.timings})
-    return report, steps.timings
+    handle.complete(metrics=report.metrics(), extra=extra)
+    return report, steps.timings, fusion
 
 
 def run_conversion(
@@ -439,7 +485,9 @@ def run_conversion(
     if not decision.should_run:
         return ConversionResult(handle.dir, handle.manifest, None, fp, decision.action)
     handle.update_extra(_model_extra(checkpoint))
-    report, timings = _convert_into(
+    report, timings, fusion = _convert_into(
         checkpoint, handle, config.opset, config.quantize, config.parity, sample_texts, console
     )
-    return ConversionResult(handle.dir, handle.manifest, report, fp, decision.action, timings)
+    return ConversionResult(
+        handle.dir, handle.manifest, report, fp, decision.action, timings, fusion
+    )
