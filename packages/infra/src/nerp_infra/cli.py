@@ -12,6 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
+from nerp_infra.console import setup_console
 from nerp_infra.plugins import COMMANDS_GROUP, PluginError, installed_nerp_distributions, load_group
 
 err_console = Console(stderr=True)
@@ -37,6 +38,7 @@ def build_app() -> tuple[typer.Typer, list[PluginError]]:
 
     @app.callback()
     def _root(
+        ctx: typer.Context,
         version: bool = typer.Option(
             False,
             "--version",
@@ -44,8 +46,17 @@ def build_app() -> tuple[typer.Typer, list[PluginError]]:
             is_eager=True,
             help="List every installed nerp distribution and its version.",
         ),
+        verbose: bool = typer.Option(
+            False,
+            "--verbose",
+            "-v",
+            envvar="NERP_VERBOSE",
+            help="Also show library logs and warnings (transformers, MLflow, Optuna, torch) "
+            "on the console; they always go to <output root>/logs/.",
+        ),
     ) -> None:
         """nerp: named-entity recognition for resumes, from annotations to a served model."""
+        setup_console(verbose=verbose, command=ctx.invoked_subcommand)
 
     commands, errors = load_group(COMMANDS_GROUP)
     for name, target in commands.items():

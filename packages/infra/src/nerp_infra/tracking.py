@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nerp_infra.artifacts.runs import pid_is_alive
+from nerp_infra.console import log_to
 from nerp_infra.tags import build_tags, tag_name
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ def setup_mlflow(
     output_root: Path | str,
 ) -> str:
     """Point MLflow at the resolved tracking URI (see :func:`resolve_tracking_uri`)."""
+    log_to(output_root)  # MLflow's own messages go to the run's log file
     mlflow = _require_mlflow()
     resolved = resolve_tracking_uri(uri, config_uri, output_root=output_root)
     user_env = os.environ.get("MLFLOW_TRACKING_URI")

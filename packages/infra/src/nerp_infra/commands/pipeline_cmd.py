@@ -16,6 +16,7 @@ from nerp_infra.config import (
     check_target,
     load_experiment_or_exit,
 )
+from nerp_infra.console import current_log_file
 from nerp_infra.pipeline import PipelineError, PipelineReport, run_pipeline
 from nerp_infra.pipeline.runner import open_context
 
@@ -24,6 +25,9 @@ def _print_summary(console: Console, report: PipelineReport) -> None:
     lines = [
         (key, value) for result in report.results.values() for key, value in result.details.items()
     ]
+    log_file = current_log_file()
+    if log_file is not None:
+        lines.append(("log (library messages; nerp --verbose shows them)", str(log_file)))
     if not lines:
         return
     console.print("\n[bold]Summary[/]")

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from nerp_infra.artifacts import ArtifactIndex
 from nerp_infra.config import STAGES, ExperimentConfig
+from nerp_infra.console import log_to
 from nerp_infra.paths import OutputLayout
 from nerp_infra.pipeline.azureml_stage import (
     LOCAL_STAGES,
@@ -135,9 +136,11 @@ def open_context(
     job_dir: Path | None = None,
     progress: bool = True,
 ) -> StageContext:
-    """The context a stage (or a standalone stage command) runs in."""
+    """The context a stage (or a standalone stage command) runs in; under the ``nerp`` host,
+    library messages from here on go to ``<root>/logs/`` (:func:`nerp_infra.console.log_to`)."""
     root = output_root or config.paths.resolve_root(detect_platform())
     root.mkdir(parents=True, exist_ok=True)
+    log_to(root)
     return StageContext(
         config=config,
         output_root=root,
