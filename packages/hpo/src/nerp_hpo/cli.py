@@ -29,6 +29,7 @@ from nerp_infra.config import (
     check_target,
     load_experiment_or_exit,
 )
+from nerp_infra.console import log_to
 from nerp_infra.platform import detect_platform
 
 app = typer.Typer(
@@ -83,8 +84,9 @@ def _run(func: Callable[[], T]) -> T:
 
 
 def _root(config: Any, output_root: Path | None) -> Path:
-    root = output_root or config.paths.resolve_root(detect_platform())
-    return Path(root).absolute()
+    root = Path(output_root or config.paths.resolve_root(detect_platform())).absolute()
+    log_to(root)  # library messages of this command go to <root>/logs/
+    return root
 
 
 @app.command()
