@@ -210,7 +210,7 @@ def test_an_exception_from_on_evaluate_stops_training(
             output_dir=tmp_path,
             on_evaluate=prune,
             save_model=False,
-            progress=False,
+            progress=True,  # the progress display closes when training is cut short
         )
     assert seen == [1]
     assert list(tmp_path.iterdir()) == [], "save_model=False writes nothing"
@@ -281,7 +281,7 @@ def test_every_train_setting_reaches_the_trainer(tmp_path: Path) -> None:
         group_by_length=True,
     )
     args = training_arguments(
-        config, tmp_path, precision="fp32", evaluate=True, save_checkpoints=True, progress=False
+        config, tmp_path, precision="fp32", evaluate=True, save_checkpoints=True
     )
     assert args.num_train_epochs == 7
     assert args.per_device_train_batch_size == 5
@@ -320,7 +320,10 @@ def test_each_epoch_prints_its_loss_and_validation_f1(
         save_model=False,
         progress=True,
     )
-    lines = [line for line in capsys.readouterr().err.splitlines() if "val F1" in line]
+    captured = capsys.readouterr()
+    assert "{'" not in captured.out + captured.err, "no raw Trainer log dicts"
+    assert "it/s" not in captured.err, "no tqdm bar"
+    lines = [line for line in captured.err.splitlines() if "val F1" in line]
     assert len(lines) == 2
     for epoch, line in enumerate(lines, start=1):
         assert f"epoch {epoch}/2" in line

@@ -109,7 +109,6 @@ def training_arguments(
     precision: Precision,
     evaluate: bool,
     save_checkpoints: bool,
-    progress: bool,
 ) -> TrainingArguments:
     """TrainingArguments holding every ``train`` setting (dropout goes to the model).
 
@@ -146,7 +145,7 @@ def training_arguments(
         greater_is_better=True if evaluate else None,
         restore_callback_states_from_checkpoint=True,
         logging_strategy="epoch",
-        disable_tqdm=not progress,
+        disable_tqdm=True,  # EpochPrinter is the progress display, not tqdm and raw log dicts
         report_to="none",
         remove_unused_columns=False,
         dataloader_pin_memory=device == "cuda",
@@ -343,8 +342,9 @@ def train_model(
             trainer_callbacks.append(EarlyStoppingCallback(train_config.early_stopping_patience))
         if on_evaluate is not None:
             trainer_callbacks.append(EvaluationReporter(evaluator, on_evaluate))
-    if progress:
-        trainer_callbacks.append(EpochPrinter(evaluator))
+    printer = EpochPrinter(evaluator) if progress else None
+    if printer is not None:
+        trainer_callbacks.append(printer)
     trainer_callbacks.extend(callbacks)
 
     args = training_arguments(
@@ -353,7 +353,6 @@ def train_model(
         precision=precision,
         evaluate=evaluate,
         save_checkpoints=save_model,
-        progress=progress,
     )
     trainer = Trainer(
         model=model,
@@ -366,11 +365,12 @@ def train_model(
         preprocess_logits_for_metrics=softmax_logits if evaluate else None,
         callbacks=trainer_callbacks,
     )
-    if not progress:
-        trainer.remove_callback(PrinterCallback)  # it prints every log dict
+    trainer.remove_callback(PrinterCallback)  # log dicts; EpochPrinter shows progress
     try:
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     finally:
+        if printer is not None:
+            printer.close()  # a pruned trial leaves train() before on_train_end
         if not save_model:
             with contextlib.suppress(OSError):  # the Trainer makes its folder even unused
                 trainer_dir.rmdir()
