@@ -143,6 +143,31 @@ def server(package_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         srv.stop()
 
 
+@pytest.fixture(scope="session")
+def batching_server(
+    package_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """`nerp serve` with one worker (every request meets the same micro-batcher), fp32 (so
+    answers do not depend on batch composition) and a wait long enough that concurrent
+    requests surely meet."""
+    log = tmp_path_factory.mktemp("batching-server") / "server.log"
+    args = [
+        str(package_dir),
+        "--workers", "1",
+        "--threads", "1",
+        "--variant", "fp32",
+        "--micro-batch-wait-ms", "50",
+        "--micro-batch-max-texts", "8",
+        "--max-text-chars", "20000",
+    ]  # fmt: skip
+    srv = Server(args, log)
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
 def make_pdf(lines: list[str]) -> bytes:
     """A minimal one-page PDF with real text (Helvetica), byte offsets computed."""
     ops = ["BT", "/F1 12 Tf", "72 720 Td"]

@@ -188,6 +188,22 @@ def serve(
         int,
         typer.Option(min=1, help="Largest accepted JSON body in bytes (checked before parsing)."),
     ] = 16_000_000,
+    micro_batch: Annotated[
+        bool,
+        typer.Option(
+            "--micro-batch/--no-micro-batch",
+            help="Predict concurrent requests together in one model call (per worker).",
+        ),
+    ] = True,
+    micro_batch_wait_ms: Annotated[
+        float,
+        typer.Option(
+            min=0, max=1000, help="Longest a request waits for others to join its batch (ms)."
+        ),
+    ] = 2.0,
+    micro_batch_max_texts: Annotated[
+        int, typer.Option(min=1, help="Most texts in one micro-batch.")
+    ] = 16,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve an ONNX package over HTTP (FastAPI + uvicorn; OpenAPI at /openapi.json)."""
@@ -216,6 +232,9 @@ def serve(
         max_batch_texts=max_batch_texts,
         max_file_bytes=max_file_bytes,
         max_body_bytes=max_body_bytes,
+        micro_batch=micro_batch,
+        micro_batch_wait_ms=micro_batch_wait_ms,
+        micro_batch_max_texts=micro_batch_max_texts,
     )
     if workers == 1:  # serve the engine already loaded and tested
         from nerp_deploy.serve.app import create_app

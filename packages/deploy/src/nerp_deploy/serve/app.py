@@ -2,8 +2,11 @@
 
 Every bad request gets a 4xx with one JSON shape, ``{"error": {"status", "type",
 "field", "message"}}``, naming the request part and the reason; a 500 means a bug in the
-server, never bad input. Inference is blocking numpy/onnxruntime work and runs in the
-thread pool so the event loop keeps answering (``/health`` stays fast under load).
+server, never bad input. Inference is blocking numpy/onnxruntime work and runs off the
+event loop so it keeps answering (``/health`` stays fast under load). With micro-batching
+(the default) concurrent requests are queued and predicted together in one model thread
+(:mod:`nerp_deploy.serve.batcher`); without it each request is one model call in the
+thread pool.
 
 Limits are enforced where they cost least: the request body's size from Content-Length
 and again while it streams in (413 before anything is parsed), its UTF-8 before JSON
@@ -18,7 +21,8 @@ With several uvicorn workers each process builds its own app through
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
@@ -33,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nerp_deploy.engine import OnnxEngine
 from nerp_deploy.errors import InputError
 from nerp_deploy.extract import extract_text
+from nerp_deploy.serve.batcher import MicroBatcher
 from nerp_deploy.serve.settings import ServeSettings
 from nerp_infra.documents import Entity
 from nerp_infra.text import unencodable_reason
@@ -276,7 +281,27 @@ def create_app(settings: ServeSettings, *, engine: OnnxEngine | None = None) -> 
         settings.package, variant=settings.variant, threads=settings.threads
     )
     info = engine.info()
+    batcher = (
+        MicroBatcher(
+            engine,
+            max_texts=settings.micro_batch_max_texts,
+            max_wait_ms=settings.micro_batch_wait_ms,
+            batch_size=settings.batch_size,
+        )
+        if settings.micro_batch
+        else None
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if batcher is not None:
+                await batcher.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="nerp",
         summary="Named-entity recognition for resumes",
         version=_version("nerp-deploy"),
@@ -287,6 +312,7 @@ def create_app(settings: ServeSettings, *, engine: OnnxEngine | None = None) -> 
     )
     app.state.engine = engine
     app.state.settings = settings
+    app.state.batcher = batcher
     app.add_middleware(
         _RequestGuard,
         max_body_bytes=settings.max_body_bytes,
@@ -370,15 +396,32 @@ def create_app(settings: ServeSettings, *, engine: OnnxEngine | None = None) -> 
                 "max_file_bytes": settings.max_file_bytes,
                 "max_body_bytes": settings.max_body_bytes,
             },
+            "micro_batching": {
+                "enabled": batcher is not None,
+                "wait_ms": settings.micro_batch_wait_ms,
+                "max_texts": settings.micro_batch_max_texts,
+                "rows_per_model_call": settings.batch_size,
+                **(batcher.stats.as_dict() if batcher is not None else {}),
+            },
         }
 
-    def predict(request: Any) -> PredictResponse:
-        """Entities of one text."""
-        return PredictResponse(entities=engine.predict(request.text))
+    async def entities_of(text: str) -> list[Entity]:
+        if batcher is not None:
+            return await batcher.predict(text)
+        return await run_in_threadpool(engine.predict, text)
 
-    def predict_batch(request: Any) -> BatchResponse:
+    async def predict(request: Any) -> PredictResponse:
+        """Entities of one text."""
+        return PredictResponse(entities=await entities_of(request.text))
+
+    async def predict_batch(request: Any) -> BatchResponse:
         """Entities of several texts, batched together (at most ``max_batch_texts``)."""
-        results = engine.predict_batch(request.texts, batch_size=settings.batch_size)
+        if batcher is not None:
+            results = await batcher.predict_many(request.texts)
+        else:
+            results = await run_in_threadpool(
+                engine.predict_batch, request.texts, batch_size=settings.batch_size
+            )
         return BatchResponse(results=[PredictResponse(entities=e) for e in results])
 
     # The request models are built per app (they carry its limits), so FastAPI, which
@@ -408,7 +451,7 @@ def create_app(settings: ServeSettings, *, engine: OnnxEngine | None = None) -> 
             extract_text, data, filename=file.filename, content_type=file.content_type
         )
         check_text(text, "file")
-        entities = await run_in_threadpool(engine.predict, text)
+        entities = await entities_of(text)
         return FileResponse(filename=file.filename, kind=kind, text=text, entities=entities)
 
     return app

@@ -38,6 +38,19 @@ class ServeSettings(BaseModel):
         ge=1,
         description="largest accepted JSON request body, checked before it is parsed",
     )
+    micro_batch: bool = Field(
+        default=True,
+        description="predict concurrent requests together in one model call (per worker)",
+    )
+    micro_batch_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1000,
+        description="longest a request waits for others to join its batch (milliseconds)",
+    )
+    micro_batch_max_texts: int = Field(
+        default=16, ge=1, description="most texts one micro-batch runs in one model call"
+    )
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes :meth:`from_env` rebuild these settings."""
