@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nerp_eval.evaluation.errors import ErrorAnalysis, analyse_errors, strict_entities
+from nerp_eval.evaluation.examples import EXAMPLES_FILE, examples_payload
 from nerp_eval.evaluation.scoring import ScoredDocument, predict_and_align
 from nerp_eval.targets import InferenceTarget, open_predictor, torch_threads
 from nerp_eval.tracking import run_name, short_or_placeholder
@@ -32,6 +33,7 @@ __all__ = [
     "EVALUATION_FILE",
     "EVALUATION_KIND",
     "EVALUATION_STAGE",
+    "EXAMPLES_FILE",
     "PREDICTIONS_FILE",
     "EvaluationData",
     "EvaluationResult",
@@ -152,6 +154,10 @@ def _write_outputs(directory: Path, result: EvaluationResult, data: EvaluationDa
                 "entities": [e.model_dump(mode="json") for e in doc.entities],
             }
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    examples = examples_payload(data.documents, [doc.entities for doc in result.documents])
+    (directory / EXAMPLES_FILE).write_text(
+        json.dumps(examples, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
 
 
 def _summary_metrics(result: EvaluationResult) -> dict[str, Any]:
@@ -214,7 +220,7 @@ def run_evaluation(
     eval_fp = fingerprint(
         {
             "fp": "eval",
-            "format": 1,
+            "format": 2,  # 2: the artifact also holds examples.json
             "target": target.artifact_id,
             "backend": target.backend,
             "data_fp": data.data_fp,
