@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nerp_eval.benchmark.run import BENCHMARK_FILE, BENCHMARK_KIND
+from nerp_eval.evaluation.examples import EXAMPLES_FILE
 from nerp_eval.evaluation.run import EVALUATION_FILE, EVALUATION_KIND
 from nerp_eval.report.importance import parameter_importance
 from nerp_eval.selection.run import SELECTION_FILE, SELECTION_KIND
@@ -69,6 +70,8 @@ class ReportData:
     studies: list[dict[str, Any]] = field(default_factory=list)
     selection: dict[str, Any] | None = None
     evaluations: list[dict[str, Any]] = field(default_factory=list)
+    """Each with ``report`` (evaluation.json) and ``examples`` (examples.json, or None for an
+    evaluation made before nerp-eval wrote it)."""
     benchmark: dict[str, Any] | None = None
     served: dict[str, Any] | None = None
     lineage: list[dict[str, Any]] = field(default_factory=list)
@@ -196,7 +199,8 @@ def collect_report_data(
     evaluations = _latest_with_file(index, EVALUATION_KIND, EVALUATION_FILE)
     related = [e for e in evaluations if set(e[0].manifest.lineage) & in_lineage] or evaluations
     data.evaluations = [
-        {**_summary(a), "report": report} for a, report in related[-_MAX_EVALUATIONS:]
+        {**_summary(a), "report": report, "examples": _read_json(a.path / EXAMPLES_FILE)}
+        for a, report in related[-_MAX_EVALUATIONS:]
     ]
     benchmarks = _latest_with_file(
         index,

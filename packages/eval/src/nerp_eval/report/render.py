@@ -7,38 +7,33 @@ checkable, where JavaScript does not run.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jinja2
 import plotly.graph_objects as go
 import plotly.io as pio
+from markupsafe import Markup
 
 from nerp_eval.benchmark.chart import latency_figure
 from nerp_eval.benchmark.timing import BatchTiming
 from nerp_eval.evaluation.errors import ERROR_CLASSES
+from nerp_eval.evaluation.examples import EXAMPLES_FILE
 from nerp_eval.report.collect import ReportData
+from nerp_eval.report.examples import PALETTE, example_view
 from nerp_infra.paths import backbone_component
 
 __all__ = ["render_html", "render_markdown"]
 
-_CSS = """
-body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2rem auto;
-       max-width: 1100px; color: #222; padding: 0 1rem; }
-h1 { margin-bottom: 0.2rem; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2rem;
-margin-top: 2.2rem; }
-table { border-collapse: collapse; margin: 0.6rem 0 1rem; font-size: 0.92rem; }
-th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-th { background: #f5f5f5; }
-.muted { color: #666; font-size: 0.9rem; } .decision { background: #f0f7ff; padding: 0.6rem
-1rem; border-left: 4px solid #4c72b0; } code { font-size: 0.88rem; }
-.missing { color: #999; font-style: italic; }
-"""
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("nerp_eval.report", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+PAGE_TEMPLATE = "report.html.j2"
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -49,23 +44,14 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, table_id: str = "") -> str:
-    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_esc(cell)}</td>" for cell in row) + "</tr>" for row in rows
-    )
-    attr = f' id="{_esc(table_id)}"' if table_id else ""
-    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 class _Figures:
-    """Figures as HTML divs; the first one carries plotly.js inline."""
+    """Figures as HTML fragments (plotly's own markup); the first one carries plotly.js."""
 
     def __init__(self) -> None:
         self._first = True
         self.count = 0
 
-    def div(self, figure: Any, div_id: str) -> str:
+    def html(self, figure: Any, div_id: str) -> Markup:
         self.count += 1
         text: str = pio.to_html(
             figure,
@@ -75,47 +61,35 @@ class _Figures:
             config={"displaylogo": False, "responsive": True},
         )
         self._first = False
-        return f'<div class="figure">{text}</div>'
+        return Markup(text)  # plotly's generated div and script, trusted as markup
 
 
-def _missing(what: str, hint: str) -> str:
-    return f'<p class="missing">No {_esc(what)} in this output root ({_esc(hint)}).</p>'
-
-
-def _dataset_section(data: ReportData, figures: _Figures) -> str:
+def _dataset_view(data: ReportData, figures: _Figures) -> dict[str, Any] | None:
     ds = data.dataset
     if ds is None:
-        return "<h2>Dataset</h2>" + _missing("dataset", "run the data stage")
+        return None
     stats = ds.get("stats") or {}
     metrics = ds.get("metrics") or {}
-    rows = [
-        [split, metrics.get(f"documents_{split}", stats.get(split, {}).get("documents", ""))]
-        for split in ("train", "validation", "test")
-    ]
-    overview = _table(["split", "documents"], rows, table_id="dataset-splits")
     per_type = (stats.get("all") or {}).get("spans_per_type", {})
-    parts = [
-        "<h2>Dataset</h2>",
-        f'<p class="muted">Artifact <code>{_esc(ds["id"])}</code>, data_fp '
-        f"<code>{_esc(ds['fingerprints'].get('data_fp', '')[:12])}</code>, "
-        f"{_esc(metrics.get('documents', ''))} documents, {_esc(metrics.get('spans', ''))} spans."
-        "</p>",
-        overview,
-    ]
+    figure = None
     if per_type:
-        parts.append(
-            _table(
-                ["entity type", "spans"],
-                [[k, v] for k, v in per_type.items()],
-                table_id="dataset-types",
-            )
-        )
-        figure = go.Figure(
+        bars = go.Figure(
             go.Bar(x=list(per_type), y=list(per_type.values()), text=list(per_type.values()))
         )
-        figure.update_layout(title="Spans per entity type", template="plotly_white", height=320)
-        parts.append(figures.div(figure, "fig-dataset-types"))
-    return "".join(parts)
+        bars.update_layout(title="Spans per entity type", template="plotly_white", height=320)
+        figure = figures.html(bars, "fig-dataset-types")
+    return {
+        "id": ds["id"],
+        "data_fp": ds["fingerprints"].get("data_fp", "")[:12],
+        "documents": metrics.get("documents", ""),
+        "spans": metrics.get("spans", ""),
+        "splits": [
+            [split, metrics.get(f"documents_{split}", stats.get(split, {}).get("documents", ""))]
+            for split in ("train", "validation", "test")
+        ],
+        "per_type": [[k, v] for k, v in per_type.items()],
+        "figure": figure,
+    }
 
 
 def _history_figure(study: Mapping[str, Any]) -> Any:
@@ -157,82 +131,55 @@ def _history_figure(study: Mapping[str, Any]) -> Any:
     return figure
 
 
-def _hpo_section(data: ReportData, figures: _Figures) -> str:
-    parts = ["<h2>HPO</h2>"]
-    if not data.studies:
-        return "".join(parts) + _missing("study", "run the hpo stage")
-    for n, study in enumerate(data.studies):
-        metrics = study.get("metrics", {})
-        best = study.get("best_trial", {})
-        parts.append(f"<h3>{_esc(study['study_name'])} ({_esc(study['backbone'])})</h3>")
-        parts.append(
-            _table(
-                ["best value", "best trial", "complete", "pruned", "failed", "trials from"],
-                [
-                    [
-                        _fmt(metrics.get("best_value")),
-                        best.get("number", ""),
-                        metrics.get("n_complete", ""),
-                        metrics.get("n_pruned", ""),
-                        metrics.get("n_failed", ""),
-                        study.get("trials_source") or "n/a",
-                    ]
-                ],
-                table_id=f"study-{n}",
+def _study_view(n: int, study: Mapping[str, Any], figures: _Figures) -> dict[str, Any]:
+    metrics = study.get("metrics", {})
+    best = study.get("best_trial", {})
+    history = figures.html(_history_figure(study), f"fig-history-{n}") if study["trials"] else None
+    importance = study.get("importance") or {}
+    importance_figure = None
+    if importance:
+        bars = go.Figure(
+            go.Bar(
+                x=list(importance.values()),
+                y=list(importance),
+                orientation="h",
+                text=[f"{v:.3f}" for v in importance.values()],
             )
         )
-        if study["trials"]:
-            parts.append(figures.div(_history_figure(study), f"fig-history-{n}"))
-        importance = study.get("importance") or {}
-        if importance:
-            parts.append(
-                f'<p class="muted">Parameter importance: {_esc(study["importance_method"])}.</p>'
-            )
-            parts.append(
-                _table(
-                    ["parameter", "importance"],
-                    [[k, _fmt(v, 3)] for k, v in importance.items()],
-                    table_id=f"importance-{n}",
-                )
-            )
-            figure = go.Figure(
-                go.Bar(
-                    x=list(importance.values()),
-                    y=list(importance),
-                    orientation="h",
-                    text=[f"{v:.3f}" for v in importance.values()],
-                )
-            )
-            figure.update_layout(title="Parameter importance", template="plotly_white", height=260)
-            parts.append(figures.div(figure, f"fig-importance-{n}"))
-        else:
-            parts.append('<p class="muted">Parameter importance: too few varied trials.</p>')
-        plot = (study.get("plots") or {}).get("param_importances")
-        if plot:
-            parts.append(
-                f'<p class="muted">Optuna fANOVA importances: <a href="file://{_esc(plot)}">'
-                f"{_esc(plot)}</a></p>"
-            )
-    return "".join(parts)
+        bars.update_layout(title="Parameter importance", template="plotly_white", height=260)
+        importance_figure = figures.html(bars, f"fig-importance-{n}")
+    return {
+        "name": study["study_name"],
+        "backbone": study["backbone"],
+        "summary": [
+            _fmt(metrics.get("best_value")),
+            best.get("number", ""),
+            metrics.get("n_complete", ""),
+            metrics.get("n_pruned", ""),
+            metrics.get("n_failed", ""),
+            study.get("trials_source") or "n/a",
+        ],
+        "history": history,
+        "importance": [[k, _fmt(v, 3)] for k, v in importance.items()],
+        "importance_method": study.get("importance_method", ""),
+        "importance_figure": importance_figure,
+        "plot": (study.get("plots") or {}).get("param_importances"),
+    }
 
 
-def _selection_section(data: ReportData) -> str:
-    parts = ["<h2>Selection</h2>"]
+def _selection_view(data: ReportData) -> dict[str, Any] | None:
     sel = data.selection
     if sel is None:
-        return "".join(parts) + _missing("selection", "run the select stage")
+        return None
     report = sel["report"]
     decision = report["decision"]
     champion = report["champion"]
-    parts.append(
-        f'<div class="decision" id="selection-decision"><b>Champion: '
-        f"{_esc(backbone_component(champion['backbone']))}</b> — strategy "
-        f"<code>{_esc(decision['strategy'])}</code>, "
-        f"rule <code>{_esc(decision['rule'])}</code>.<br>{_esc(decision['reason'])}</div>"
-    )
-    rows = []
-    for c in decision["candidates"]:
-        rows.append(
+    return {
+        "champion": backbone_component(champion["backbone"]),
+        "strategy": decision["strategy"],
+        "rule": decision["rule"],
+        "reason": decision["reason"],
+        "candidates": [
             [
                 backbone_component(c["backbone"]),
                 _fmt(c["score"]),
@@ -244,122 +191,72 @@ def _selection_section(data: ReportData) -> str:
                 c["trial"]["number"],
                 "champion" if c["backbone"] == champion["backbone"] else "",
             ]
-        )
-    parts.append(
-        _table(
+            for c in decision["candidates"]
+        ],
+        "groups": [
             [
-                "backbone",
-                "score (median top-k)",
-                "latency ms",
-                "within tolerance",
-                "composite",
-                "trial",
-                "",
-            ],
-            rows,
-            table_id="selection-candidates",
-        )
-    )
-    groups = [
-        [
-            g["study_name"],
-            backbone_component(g["backbone"]),
-            g["n_complete"],
-            _fmt(g["score"]),
-            g["reason"],
-        ]
-        for g in report.get("groups", [])
-    ]
-    parts.append(
-        _table(
-            ["study", "backbone", "complete trials", "score", "why"],
-            groups,
-            table_id="selection-groups",
-        )
-    )
-    for item in report.get("excluded", []):
-        parts.append(
-            f'<p class="muted">Excluded {_esc(item["backbone"])}: {_esc(item["reason"])}</p>'
-        )
-    return "".join(parts)
+                g["study_name"],
+                backbone_component(g["backbone"]),
+                g["n_complete"],
+                _fmt(g["score"]),
+                g["reason"],
+            ]
+            for g in report.get("groups", [])
+        ],
+        "excluded": list(report.get("excluded", [])),
+    }
 
 
-def _evaluation_section(data: ReportData, figures: _Figures) -> str:
-    parts = ["<h2>Evaluation</h2>"]
-    if not data.evaluations:
-        return "".join(parts) + _missing("evaluation", "run the evaluate stage")
-    for n, ev in enumerate(data.evaluations):
-        report = ev["report"]
-        parts.append(
-            f"<h3>{_esc(report['backbone'])} · {_esc(report['backend'])}</h3>"
-            f'<p class="muted">Artifact <code>{_esc(ev["id"])}</code> on '
-            f"{_esc(report.get('data', {}).get('source', ''))}: {report['documents']} documents, "
-            f"{report['support']} gold entities.</p>"
-        )
-        micro, macro = report["micro"], report["macro"]
-        parts.append(
-            _table(
-                ["average", "precision", "recall", "F1"],
-                [
-                    ["micro", _fmt(micro["precision"]), _fmt(micro["recall"]), _fmt(micro["f1"])],
-                    ["macro", _fmt(macro["precision"]), _fmt(macro["recall"]), _fmt(macro["f1"])],
-                ],
-                table_id=f"eval-{n}-averages",
+def _evaluation_view(n: int, ev: Mapping[str, Any], figures: _Figures) -> dict[str, Any]:
+    report = ev["report"]
+    micro, macro = report["micro"], report["macro"]
+    per_type = report["per_type"]
+    figure = None
+    if per_type:
+        bars = go.Figure(
+            go.Bar(
+                x=list(per_type),
+                y=[round(v["f1"], 4) for v in per_type.values()],
+                text=[f"{v['f1']:.4f}" for v in per_type.values()],
+                textposition="outside",
             )
         )
-        per_type = report["per_type"]
-        parts.append(
-            _table(
-                ["entity type", "precision", "recall", "F1", "support", "predicted"],
-                [
-                    [
-                        k,
-                        _fmt(v["precision"]),
-                        _fmt(v["recall"]),
-                        _fmt(v["f1"]),
-                        v["support"],
-                        v["predicted"],
-                    ]
-                    for k, v in per_type.items()
-                ],
-                table_id=f"eval-{n}-per-type",
-            )
+        bars.update_layout(
+            title="F1 per entity type", yaxis_range=[0, 1.1], template="plotly_white", height=320
         )
-        if per_type:
-            figure = go.Figure(
-                go.Bar(
-                    x=list(per_type),
-                    y=[round(v["f1"], 4) for v in per_type.values()],
-                    text=[f"{v['f1']:.4f}" for v in per_type.values()],
-                    textposition="outside",
-                )
-            )
-            figure.update_layout(
-                title="F1 per entity type",
-                yaxis_range=[0, 1.1],
-                template="plotly_white",
-                height=320,
-            )
-            parts.append(figures.div(figure, f"fig-eval-{n}"))
-        errors = report["errors"]
-        classes = ["correct", *ERROR_CLASSES]
-        parts.append(
-            _table(
-                ["entity type", *[c.replace("_", " ") for c in classes]],
-                [[k, *[row.get(c, 0) for c in classes]] for k, row in errors["by_type"].items()]
-                + [["total", *[errors["totals"].get(c, 0) for c in classes]]],
-                table_id=f"eval-{n}-errors",
-            )
-        )
-        if errors.get("confusion"):
-            parts.append(
-                _table(
-                    ["gold type", "predicted type", "count"],
-                    [[c["gold"], c["predicted"], c["count"]] for c in errors["confusion"]],
-                    table_id=f"eval-{n}-confusion",
-                )
-            )
-    return "".join(parts)
+        figure = figures.html(bars, f"fig-eval-{n}")
+    errors = report["errors"]
+    classes = ["correct", *ERROR_CLASSES]
+    examples = ev.get("examples")
+    return {
+        "id": ev["id"],
+        "backbone": report["backbone"],
+        "backend": report["backend"],
+        "source": report.get("data", {}).get("source", ""),
+        "documents": report["documents"],
+        "support": report["support"],
+        "averages": [
+            [name, _fmt(avg["precision"]), _fmt(avg["recall"]), _fmt(avg["f1"])]
+            for name, avg in (("micro", micro), ("macro", macro))
+        ],
+        "per_type": [
+            [
+                k,
+                _fmt(v["precision"]),
+                _fmt(v["recall"]),
+                _fmt(v["f1"]),
+                v["support"],
+                v["predicted"],
+            ]
+            for k, v in per_type.items()
+        ],
+        "figure": figure,
+        "error_headers": [c.replace("_", " ") for c in classes],
+        "errors": [[k, *[row.get(c, 0) for c in classes]] for k, row in errors["by_type"].items()]
+        + [["total", *[errors["totals"].get(c, 0) for c in classes]]],
+        "confusion": [[c["gold"], c["predicted"], c["count"]] for c in errors.get("confusion", [])],
+        "examples": None if examples is None else example_view(examples, per_type),
+    }
 
 
 LATENCY_HEADERS = (
@@ -394,31 +291,29 @@ def _timings(report: Mapping[str, Any]) -> list[BatchTiming]:
     return [BatchTiming.from_dict(row) for row in report.get("timings", [])]
 
 
-def _latency_section(data: ReportData, figures: _Figures) -> str:
-    parts = ["<h2>Latency</h2>"]
+def _benchmark_view(data: ReportData, figures: _Figures) -> dict[str, Any] | None:
     bench = data.benchmark
     if bench is None:
-        return "".join(parts) + _missing("benchmark", "run the benchmark stage")
+        return None
     report = bench["report"]
     timings = _timings(report)
     device = report.get("device", {})
-    parts.append(
-        f'<p class="muted">Benchmark <code>{_esc(bench["id"])}</code> on '
-        f"{_esc(device.get('cpu', ''))}"
-        f" ({_esc(device.get('cpu_count', ''))} cores), threads "
-        f"{_esc(device.get('threads') or 'all')}, {report['settings']['iterations']} iterations "
-        f"after {report['settings']['warmup']} warm-up, {report['settings']['n_texts']} texts.</p>"
-    )
-    parts.append(figures.div(latency_figure(timings, title="Latency per backend"), "fig-latency"))
-    parts.append(_table(LATENCY_HEADERS, _latency_rows(timings), table_id="latency"))
-    return "".join(parts)
+    settings = report["settings"]
+    return {
+        "id": bench["id"],
+        "cpu": device.get("cpu", ""),
+        "cpu_count": device.get("cpu_count", ""),
+        "threads": device.get("threads") or "all",
+        "iterations": settings["iterations"],
+        "warmup": settings["warmup"],
+        "n_texts": settings["n_texts"],
+        "figure": figures.html(latency_figure(timings, title="Latency per backend"), "fig-latency"),
+        "rows": _latency_rows(timings),
+    }
 
 
-def _lineage_section(data: ReportData) -> str:
-    parts = ["<h2>Lineage of the served model</h2>"]
-    if not data.lineage:
-        return "".join(parts) + _missing("final model or ONNX package", "run train and convert")
-    rows = [
+def _lineage_rows(data: ReportData) -> list[list[Any]]:
+    return [
         [
             a["kind"],
             a["id"],
@@ -429,42 +324,31 @@ def _lineage_section(data: ReportData) -> str:
         ]
         for a in data.lineage
     ]
-    parts.append(
-        _table(
-            ["kind", "id", "stage", "backbone", "fingerprints", "created"], rows, table_id="lineage"
-        )
-    )
-    return "".join(parts)
 
 
 def render_html(data: ReportData, *, title: str = "nerp report") -> str:
-    """The whole report page (self-contained: CSS and plotly.js inline)."""
-    figures = _Figures()
-    served = data.served
-    head = (
-        f'<h1>{_esc(title)}</h1><p class="muted">Output root <code>{_esc(data.output_root)}</code>'
-        f" · generated {_esc(data.generated_at)}"
-        + (
-            f" · served model <code>{_esc(served['id'])}</code> ({_esc(served['backbone'])})"
-            if served
-            else ""
-        )
-        + "</p>"
-    )
-    body = "".join(
-        [
-            head,
-            _dataset_section(data, figures),
-            _hpo_section(data, figures),
-            _selection_section(data),
-            _evaluation_section(data, figures),
-            _latency_section(data, figures),
-            _lineage_section(data),
-        ]
-    )
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>{body}</body></html>\n"
+    """The whole report page (self-contained: CSS and plotly.js inline), from the
+    ``templates/report.html.j2`` template; every value is HTML-escaped by autoescape."""
+    figures = _Figures()  # views are built in page order: the first figure carries plotly.js
+    dataset = _dataset_view(data, figures)
+    studies = [_study_view(n, study, figures) for n, study in enumerate(data.studies)]
+    selection = _selection_view(data)
+    evaluations = [_evaluation_view(n, ev, figures) for n, ev in enumerate(data.evaluations)]
+    benchmark = _benchmark_view(data, figures)
+    return _ENV.get_template(PAGE_TEMPLATE).render(
+        title=title,
+        output_root=data.output_root,
+        generated_at=data.generated_at,
+        served=data.served,
+        dataset=dataset,
+        studies=studies,
+        selection=selection,
+        evaluations=evaluations,
+        benchmark=benchmark,
+        latency_headers=LATENCY_HEADERS,
+        lineage=_lineage_rows(data),
+        palette=PALETTE,
+        examples_file=EXAMPLES_FILE,
     )
 
 

@@ -33,7 +33,7 @@ REPORT_STAGE = "report"
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
 REPORT_DATA_FILE = "report.json"
-REPORT_FORMAT = 1
+REPORT_FORMAT = 2  # 2: predictions on test documents
 
 
 @dataclass(frozen=True)
