@@ -186,6 +186,24 @@ def test_report_shows_what_the_artifacts_hold(pipeline: Pipeline) -> None:
     assert {"onnx_package", "model", "selection", "study", "dataset"} <= kinds
     for artifact_id in lineage_ids:
         assert artifact_id in html
+    # predictions on a few test documents: the same sample for both backends, each
+    # predicted entity highlighted with its type and score, each document's text shown
+    shown_ids = []
+    for n, artifact_id in enumerate(pipeline.results["evaluate"].artifact_ids):
+        examples = json.loads((pipeline.index.get(artifact_id).path / "examples.json").read_text())
+        assert 0 < len(examples["documents"]) <= 5
+        shown_ids.append([d["id"] for d in examples["documents"]])
+        block = html[html.index(f'id="eval-{n}-examples"') :]
+        block = block[: block.index("</details>")]
+        for doc in examples["documents"]:
+            assert f'data-doc="{doc["id"]}"' in block
+            for entity in doc["predicted"]:
+                assert (
+                    f'data-label="{entity["label"]}" data-score="{entity["confidence"]:.3f}"'
+                    in block
+                )
+        assert data["evaluations"][n]["examples"] == examples
+    assert shown_ids[0] == shown_ids[1]
     # HPO: both studies with their history; importance screened from the trials
     assert len(data["studies"]) == 2
     assert all(s["importance"] for s in data["studies"])
