@@ -1,11 +1,18 @@
 """HTTP load on `nerp serve`: requests/s and latency percentiles for N concurrent clients.
 
 Starts `nerp serve PACKAGE` on a loopback port (its own process, with ``--workers``), then
-N client threads, each with its own keep-alive connection, post resume-sized texts to
+N client threads, each with its own keep-alive connection, post real-length resumes to
 ``/predict`` (or ``--batch K`` texts to ``/predict/batch``) for ``--seconds``. Every
 answer must be 200; requests/s counts completed requests, latency is per request.
 
-    uv run python benchmarks/serve_load.py PACKAGE --clients 1 4 16 --workers 2
+The texts are whole DataTurks resumes of 3,000–5,000 characters when the shared data
+folder is next to the checkout, else synthetic resumes joined to that length. By default
+the server runs twice in one run, micro-batching off (before: one model call per request)
+then on (after), with 1, 8 and 32 clients each, and the ratio is printed; the machine's
+load average is printed before and after.
+
+    uv run python benchmarks/serve_load.py PACKAGE --workers 2
+    uv run python benchmarks/serve_load.py PACKAGE --modes on --clients 8 --seconds 30
 
 Without PACKAGE a small model is trained and converted first (tiny BERT, seconds).
 
@@ -20,6 +27,7 @@ a leak or a worker restart shows.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -47,12 +55,12 @@ def free_port() -> int:
 
 
 def start_server(
-    package: Path, workers: int, threads: int | None
+    package: Path, workers: int, threads: int | None, extra: list[str] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     nerp = shutil.which("nerp") or str(Path(sys.executable).parent / "nerp")
     command = [nerp, "serve", str(package), "--port", str(port), "--workers", str(workers)]
-    command += ["--log-level", "warning", "--max-batch-texts", "256"]
+    command += ["--log-level", "warning", "--max-batch-texts", "256", *(extra or [])]
     if threads:
         command += ["--threads", str(threads)]
     server = subprocess.Popen(command, start_new_session=True)
@@ -92,6 +100,7 @@ def run_load(
         i = offset
         with httpx.Client(base_url=url, timeout=120) as http:
             while time.monotonic() < stop:
+                body: dict[str, object]
                 if batch > 1:
                     body = {"texts": [texts[(i + k) % len(texts)] for k in range(batch)]}
                     path = "/predict/batch"
@@ -178,6 +187,27 @@ def soak(server: subprocess.Popen[bytes], url: str, clients: int, seconds: float
     return 1 if errors or set(before) != set(after) else 0
 
 
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATATURKS = SHARED / "data/dataturks-resumes/resumes.jsonl"
+
+
+def real_resumes(min_chars: int = 3000, max_chars: int = 5000) -> tuple[list[str], str]:
+    """Whole resumes of real length: DataTurks' when present, else synthetic ones."""
+    if DATATURKS.is_file():
+        with DATATURKS.open(encoding="utf-8") as handle:
+            texts = [json.loads(line)["content"] for line in handle if line.strip()]
+        chosen = [t for t in texts if min_chars <= len(t) <= max_chars]
+        if chosen:
+            return chosen, f"{len(chosen)} DataTurks resumes"
+    texts = [resume_text(min_chars + 64 * i)[:max_chars] for i in range(8)]
+    return texts, "8 synthetic resumes"
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -186,7 +216,7 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("package", type=Path, nargs="?", help="ONNX package (default: a tiny one)")
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads per worker")
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -194,6 +224,15 @@ def main() -> int:
     parser.add_argument(
         "--soak", action="store_true", help="one long run (default 8 clients, 60 s); RSS"
     )
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=["off", "on"],
+        default=["off", "on"],
+        help="micro-batching off and/or on (default both, in one run)",
+    )
+    parser.add_argument("--micro-batch-wait-ms", type=float, default=None)
+    parser.add_argument("--micro-batch-max-texts", type=int, default=None)
     args = parser.parse_args()
     if args.soak:
         args.clients = args.clients if "--clients" in sys.argv else [8]
@@ -204,35 +243,52 @@ def main() -> int:
         console.print(f"making a tiny package in {work}")
         model = build_toy_checkpoint(work / "model", steps=60)
         package = convert_checkpoint(model, work / "package").package_dir
-    texts = [d.text for d in synthetic_documents(64, seed=7, min_sections=4, max_sections=12)]
-    server, url = start_server(package, args.workers, args.threads)
+    texts, source = real_resumes()
+    console.print(f"load average at start: {load_average()} ({os.cpu_count()} CPUs)")
     if args.soak:
+        server, url = start_server(package, args.workers, args.threads)
         try:
             return soak(server, url, args.clients[0], args.seconds)
         finally:
             stop_server(server)
-    try:
-        run_load(url, texts, 2, 2.0, args.batch)  # warm-up: sessions, thread pools, caches
-        table = Table(
-            title=f"nerp serve {package.name}: {args.workers} workers, "
-            f"{args.batch} text(s) per request, {args.seconds:.0f} s per row, "
-            f"{os.cpu_count()} CPUs"
-        )
-        for column in ("clients", "requests/s", "p50 ms", "p99 ms", "errors"):
-            table.add_column(column, justify="right")
-        for clients in args.clients:
-            rate, latencies, errors = run_load(url, texts, clients, args.seconds, args.batch)
-            table.add_row(
-                str(clients),
-                f"{rate:.1f}",
-                f"{percentile(latencies, 50) * 1000:.1f}",
-                f"{percentile(latencies, 99) * 1000:.1f}",
-                str(errors),
-            )
-        console.print(table)
-    finally:
-        stop_server(server)
-    return 0
+    rows: dict[tuple[str, int], tuple[float, float, float, int]] = {}
+    for mode in args.modes:
+        extra = ["--micro-batch" if mode == "on" else "--no-micro-batch"]
+        if args.micro_batch_wait_ms is not None:
+            extra += ["--micro-batch-wait-ms", str(args.micro_batch_wait_ms)]
+        if args.micro_batch_max_texts is not None:
+            extra += ["--micro-batch-max-texts", str(args.micro_batch_max_texts)]
+        server, url = start_server(package, args.workers, args.threads, extra)
+        try:
+            run_load(url, texts, 2, 2.0, args.batch)  # warm-up: sessions, thread pools, caches
+            for clients in args.clients:
+                rate, latencies, errors = run_load(url, texts, clients, args.seconds, args.batch)
+                rows[mode, clients] = (
+                    rate,
+                    percentile(latencies, 50) * 1000,
+                    percentile(latencies, 99) * 1000,
+                    errors,
+                )
+        finally:
+            stop_server(server)
+    mean_chars = sum(map(len, texts)) / len(texts)
+    table = Table(
+        title=f"nerp serve {package.name}: {args.workers} workers, {args.batch} text(s) per "
+        f"request, {source} ({mean_chars:.0f} characters on average), {args.seconds:.0f} s "
+        f"per row, {os.cpu_count()} CPUs"
+    )
+    for column in ("micro-batching", "clients", "requests/s", "p50 ms", "p99 ms", "errors"):
+        table.add_column(column, justify="right")
+    if "off" in args.modes and "on" in args.modes:
+        table.add_column("× off requests/s", justify="right")
+    for (mode, clients), (rate, p50, p99, errors) in rows.items():
+        cells = [mode, str(clients), f"{rate:.1f}", f"{p50:.1f}", f"{p99:.1f}", str(errors)]
+        if "off" in args.modes and "on" in args.modes:
+            cells.append(f"{rate / rows['off', clients][0]:.2f}" if mode == "on" else "1.00")
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"load average at end: {load_average()}")
+    return 1 if any(row[3] for row in rows.values()) else 0
 
 
 if __name__ == "__main__":
