@@ -4,7 +4,9 @@ Each request puts its text on a queue and awaits its own future. One consumer ta
 takes the first waiting text, collects more for at most ``max_wait_ms`` milliseconds or
 until ``max_texts`` are in hand, and runs them as one ``predict_batch`` in a dedicated
 model thread. Texts that arrive while a batch runs are waiting when it ends, so under
-load batches fill without any waiting, and an idle server adds at most ``max_wait_ms``.
+load batches fill without any waiting. The timer only runs while requests are arriving
+concurrently (the last batch held more than one text): a lone client never waits, and
+an idle server that gets a burst adds at most ``max_wait_ms`` once it sees one.
 
 The model thread is a single thread: calls never overlap, so onnxruntime's intra-op
 threads (the worker's share of the cores) are not oversubscribed by request threads.
@@ -76,6 +78,7 @@ class MicroBatcher:
         self.max_wait_s = max_wait_ms / 1000.0
         self.batch_size = batch_size
         self.stats = BatchStats()
+        self._last_size = 0
         self._queue: asyncio.Queue[_Item] | None = None
         self._task: asyncio.Task[None] | None = None
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nerp-model")
@@ -111,7 +114,8 @@ class MicroBatcher:
     async def _collect(self, queue: asyncio.Queue[_Item]) -> list[_Item]:
         items = [await queue.get()]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait_s
+        # Wait for company only when requests have been arriving together.
+        deadline = loop.time() + (self.max_wait_s if self._last_size > 1 else 0.0)
         while len(items) < self.max_texts:
             try:  # take what is already waiting without a timer
                 items.append(queue.get_nowait())
@@ -125,6 +129,7 @@ class MicroBatcher:
                 items.append(await asyncio.wait_for(queue.get(), remaining))
             except TimeoutError:
                 break
+        self._last_size = len(items)
         return items
 
     async def _consume(self, queue: asyncio.Queue[_Item]) -> None:
