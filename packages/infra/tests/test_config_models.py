@@ -39,7 +39,11 @@ INVALID: list[tuple[type[BaseModel], dict[str, Any], str]] = [
     (DataConfig, {"labels": ["O"]}, "'O' is the outside tag"),
     (DataConfig, {"labels": ["JOB TITLE"]}, "must start with a letter"),
     (DataConfig, {"label_mapping": {"Org": "ORG"}}, "maps onto ORG, which is not in labels"),
-    (DataConfig, {"format": "xml"}, "'auto', 'native', 'dataturks', 'doccano', 'label-studio' or 'conll'"),
+    (
+        DataConfig,
+        {"format": "xml"},
+        "'auto', 'native', 'dataturks', 'doccano', 'label-studio' or 'conll'",
+    ),
     (DataConfig, {"overlap_policy": "merge"}, "'keep_longest', 'keep_first' or 'error'"),
     (ModelConfig, {"stride": 128}, "stride 128 must be smaller than max_length 128"),
     (ModelConfig, {"backbone": " "}, "backbone ' ' must be one of tiny"),
