@@ -19,6 +19,9 @@ class FinalTrainingConfig(ConfigModel):
     ``best_selected`` starts from the selection's champion config, ``final_training``
     continues from an earlier final-training artifact. ``variant`` pins the output
     variant (null lets ``run_mode`` reuse the latest or allocate the next).
+    ``reuse_refit``: with ``best_selected``, take the HPO refit's weights as the final
+    model instead of training them again when the refit trained exactly what this
+    section would (same spec and exec fingerprints, train + validation, one process).
     """
 
     source: Literal["scratch", "best_selected", "final_training"] = "best_selected"
@@ -27,6 +30,7 @@ class FinalTrainingConfig(ConfigModel):
     train_on_validation: bool = True
     overrides: TrainOverrides = Field(default_factory=TrainOverrides)
     nproc: int = Field(default=1, ge=1)
+    reuse_refit: bool = True
 
     def train_config(self, base: TrainConfig) -> TrainConfig:
         """``base`` (from ``train`` or the selected trial) with ``overrides`` applied."""
