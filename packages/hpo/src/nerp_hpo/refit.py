@@ -24,14 +24,14 @@ from nerp_hpo.objective import FoldTrainer
 from nerp_hpo.space import trial_model_config, trial_train_config
 from nerp_infra.config import ModelConfig, TrainConfig
 from nerp_infra.documents import Document
-from nerp_infra.fingerprints import exec_fp, spec_fp
+from nerp_infra.fingerprints import exec_fp
 from nerp_infra.model_files import CHECKPOINT_DIR, INFERENCE_FILE, TOKENIZER_FILE
+from nerp_training.final.refit_reuse import REFIT_RECORD, refit_spec_fp
 
 __all__ = ["REFIT_DIR", "REFIT_RECORD", "RefitResult", "refit_done", "run_refit"]
 
 REFIT_DIR = "refit"
 """Folder of the refit inside the study artifact; the checkpoint is ``refit/model``."""
-REFIT_RECORD = "refit.json"
 
 
 @dataclass(frozen=True)
@@ -62,16 +62,11 @@ def refit_done(study_dir: Path) -> dict[str, Any] | None:
 def refit_fingerprints(
     *, data_fp: str, model: ModelConfig, train: TrainConfig, device: str
 ) -> tuple[str, str]:
-    """spec_fp and exec_fp of the refit model (the same recipe final training uses)."""
+    """spec_fp and exec_fp of the refit model; final training compares them with its own
+    (:mod:`nerp_training.final.refit_reuse`) to take the refit instead of training again."""
     from nerp_training.trainer import resolve_precision
 
-    spec = spec_fp(
-        data_fp=data_fp,
-        backbone=model.backbone,
-        model=model.model_dump(mode="json"),
-        train=train.model_dump(mode="json"),
-        seed=train.seed,
-    )
+    spec = refit_spec_fp(data_fp=data_fp, model=model, train=train)
     execution = exec_fp(precision=resolve_precision(train.precision), device_type=device)
     return spec, execution
 

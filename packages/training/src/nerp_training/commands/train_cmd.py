@@ -133,12 +133,18 @@ def train(
 
     try:
         outcome = run_final_training(
-            cfg, output_root=output_root, progress=progress, dataset_dir=dataset
+            cfg,
+            output_root=output_root,
+            progress=progress,
+            dataset_dir=dataset,
+            console=err_console,
         )
     except known as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
     verb = {"reuse": "reused", "resume": "resumed", "new": "trained"}[outcome.action]
+    if outcome.reused_refit:
+        verb = "took the HPO refit as"
     typer.echo(f"{verb} {outcome.artifact_id}: {outcome.artifact_dir}")
     metric = str(outcome.manifest.config.get("train", {}).get("metric_for_best", ""))
     if metric in outcome.metrics:

@@ -23,11 +23,14 @@ def train_stage(ctx: StageContext) -> StageResult:
         output_root=ctx.output_root,
         run_mode=ctx.run_mode(config.final_training.run_mode),
         progress=ctx.progress,
+        console=ctx.console,
     )
     metric = str(outcome.manifest.config.get("train", {}).get("metric_for_best", ""))
     summary = f"{outcome.manifest.backbone} v{outcome.manifest.variant}"
     if metric in outcome.metrics:
         summary += f", validation {metric} {float(outcome.metrics[metric]):.4f}"
+    if outcome.reused_refit:
+        summary += ", the HPO refit's weights (not trained again)"
     return StageResult(
         status=_STATUS[outcome.action],  # type: ignore[arg-type]
         artifact_ids=(outcome.artifact_id,),

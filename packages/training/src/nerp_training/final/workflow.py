@@ -18,6 +18,12 @@ A model artifact (kind ``model``, stage ``final_training``) holds::
     history.json     per-epoch training loss, learning rate and validation metrics
     trainer/         Trainer checkpoints while training (deleted once complete)
 
+With ``best_selected`` and an HPO refit that trained exactly this model (same spec and
+exec fingerprints, train + validation, one process), the refit's weights are linked into
+``model/`` instead of training them again: ``extra.reused_refit`` names the study artifact
+(also in the lineage), the trial and the refit's fingerprints (see
+:mod:`nerp_training.final.refit_reuse`; ``final_training.reuse_refit: false`` always trains).
+
 An interruption (Ctrl-C, a killed process) leaves the artifact ``incomplete`` with its
 checkpoints; ``resume_if_incomplete`` continues it from the last one. Any other error
 marks it ``failed`` with the reason.
@@ -28,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +58,12 @@ from nerp_infra.tags import build_tags
 from nerp_infra.tracking import tracked_stage
 from nerp_training.backbones import resolve_backbone
 from nerp_training.data import PreparedDataset, load_dataset, prepare_dataset
+from nerp_training.final.refit_reuse import (
+    REUSED_REFIT_FIELD,
+    RefitCheck,
+    check_refit,
+    link_checkpoint,
+)
 from nerp_training.final.sources import (
     FINAL_STAGE,
     MODEL_KIND,
@@ -62,6 +75,7 @@ from nerp_training.final.sources import (
 from nerp_training.trainer.device import device_type, resolve_precision
 
 if TYPE_CHECKING:  # transformers is imported only where training happens
+    from rich.console import Console
     from transformers import TrainerCallback
 
     from nerp_training.trainer.train import TrainingResult
@@ -89,6 +103,14 @@ class FinalTrainingOutcome:
     dataset_id: str
     result: TrainingResult | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    refit_note: str | None = None
+    """One line on the HPO refit: reused as this model, or why it was not (None: no
+    refit was in question)."""
+
+    @property
+    def reused_refit(self) -> bool:
+        """True when this model is the HPO refit's weights, not trained here."""
+        return self.action == "new" and REUSED_REFIT_FIELD in self.manifest.extra
 
     @property
     def model_dir(self) -> Path:
@@ -244,8 +266,8 @@ def _mlflow_run(
         yield run_id
 
 
-def _log_training(plan: TrainingPlan, result: TrainingResult, manifest: Manifest) -> None:
-    from nerp_infra.tracking import log_metrics, log_params
+def _log_params(plan: TrainingPlan, manifest: Manifest) -> None:
+    from nerp_infra.tracking import log_params
 
     params: dict[str, Any] = {
         "model": plan.model.model_dump(mode="json"),
@@ -263,6 +285,12 @@ def _log_training(plan: TrainingPlan, result: TrainingResult, manifest: Manifest
 
     with contextlib.suppress(MlflowException):  # params are immutable: a resumed run has them
         log_params(params)
+
+
+def _log_training(plan: TrainingPlan, result: TrainingResult, manifest: Manifest) -> None:
+    from nerp_infra.tracking import log_metrics
+
+    _log_params(plan, manifest)
     for record in result.history:
         log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
     log_metrics(
@@ -333,6 +361,7 @@ def run_final_training(
     nproc: int | None = None,
     callbacks: Sequence[TrainerCallback] = (),
     dataset_dir: Path | None = None,
+    console: Console | None = None,
 ) -> FinalTrainingOutcome:
     """Train (or reuse, or resume) the final model for ``config``.
 
@@ -340,7 +369,8 @@ def run_final_training(
     ``output_root`` defaults to ``paths`` for the detected platform. ``callbacks`` are
     extra Trainer callbacks (single process only). ``dataset_dir`` trains on that dataset
     artifact (e.g. a folder mounted into an Azure ML job) instead of preparing one from
-    ``config.data`` in the output root.
+    ``config.data`` in the output root. ``console`` gets the one line saying whether
+    the HPO refit was reused (the log gets it always).
     """
     final = config.final_training
     chosen_source = source or final.source
@@ -414,6 +444,37 @@ def run_final_training(
             metrics=dict(handle.manifest.metrics),
         )
     resume = decision.action == "resume"
+    check = (
+        None
+        if resume
+        else check_refit(
+            plan,
+            data_fp=dataset.data_fp,
+            exec_fp=fingerprints["exec_fp"],
+            index=index,
+            train_on_validation=final.train_on_validation,
+            nproc=processes,
+            enabled=final.reuse_refit,
+        )
+    )
+    note = _refit_note(check)
+    if note is not None:
+        logger.info("final training: %s", note)
+        if console is not None:
+            console.print(f"[bold]train[/] {note}", highlight=False)
+    if check is not None and check.refit is not None:
+        return _reuse_refit(
+            config,
+            check,
+            plan,
+            handle,
+            dataset,
+            root=root,
+            index=index,
+            backbone=backbone,
+            run_mode=mode,
+            note=note,
+        )
     try:
         with _mlflow_run(
             config, root=root, index=index, handle=handle, backbone=backbone, run_mode=mode
@@ -471,4 +532,68 @@ def run_final_training(
         dataset_id=dataset.artifact_id,
         result=result,
         metrics=dict(manifest.metrics),
+        refit_note=note,
+    )
+
+
+def _refit_note(check: RefitCheck | None) -> str | None:
+    if check is None:
+        return None
+    refit = check.refit
+    if refit is None:
+        return f"training the champion; the HPO refit is not reused: {check.reason}"
+    return (
+        f"reusing the HPO refit of trial {refit.trial_number} ({refit.study_artifact_id}) "
+        f"as the final model, not training it again: {check.reason}"
+    )
+
+
+def _reuse_refit(
+    config: ExperimentConfig,
+    check: RefitCheck,
+    plan: TrainingPlan,
+    handle: ArtifactHandle,
+    dataset: PreparedDataset,
+    *,
+    root: Path,
+    index: ArtifactIndex,
+    backbone: str,
+    run_mode: str,
+    note: str | None,
+) -> FinalTrainingOutcome:
+    """Complete the new model artifact with the refit's weights (linked, not trained)."""
+    refit = check.refit
+    assert refit is not None and check.study_dir is not None
+    try:
+        target = handle.dir / CHECKPOINT_DIR
+        if target.exists():  # nothing should be there in a new artifact; never mix files
+            shutil.rmtree(target)
+        link_checkpoint(refit.checkpoint, target)
+        (handle.dir / HISTORY_FILE).write_text("[]\n", encoding="utf-8")
+        extra: dict[str, Any] = {REUSED_REFIT_FIELD: refit.record(check.study_dir)}
+        if plan.champion is not None:
+            extra["trial_id"] = plan.champion.trial_id
+        with _mlflow_run(
+            config, root=root, index=index, handle=handle, backbone=backbone, run_mode=run_mode
+        ) as run_id:
+            if run_id is not None:
+                extra["mlflow_run_id"] = run_id
+                _log_params(plan, handle.manifest)
+                from nerp_infra.tracking import log_params
+
+                log_params({REUSED_REFIT_FIELD: extra[REUSED_REFIT_FIELD]})
+            manifest = handle.complete(extra=extra)
+    except BaseException as exc:
+        if handle.status == "incomplete":
+            handle.fail(f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    return FinalTrainingOutcome(
+        action="new",
+        reason=check.reason,
+        artifact_id=handle.id,
+        artifact_dir=handle.dir,
+        manifest=manifest,
+        dataset_id=dataset.artifact_id,
+        metrics=dict(manifest.metrics),
+        refit_note=note,
     )
