@@ -151,9 +151,10 @@ def check_refit(
 ) -> RefitCheck | None:
     """Whether final training can take the champion's HPO refit instead of training.
 
-    None when no refit is in question (the source is not ``best_selected``, or the
-    selection names no study); else a :class:`RefitCheck` with the refit to reuse, or
-    ``refit=None`` and the reason it cannot be reused.
+    None when no refit is in question (the source is not ``best_selected``, the
+    selection names no study, or the study made no refit: ``hpo.refit`` off); else a
+    :class:`RefitCheck` with the refit to reuse, or ``refit=None`` and the reason it
+    cannot be reused.
     """
     champion = plan.champion
     if champion is None or not champion.study_artifact_id:
@@ -168,7 +169,7 @@ def check_refit(
     extra = study.manifest.extra
     relative = extra.get("refit_checkpoint")
     if not isinstance(relative, str) or not relative:
-        return RefitCheck(None, f"study {study_id} has no refit (hpo.refit is off)")
+        return None  # hpo.refit is off: nothing to reuse, nothing to say
     checkpoint = study.path / relative
     if study.status != "complete" or not (checkpoint / INFERENCE_FILE).is_file():
         return RefitCheck(None, f"study {study_id}'s refit checkpoint {checkpoint} is missing")
