@@ -8,6 +8,7 @@ the slow parts, so both are session-scoped and shared.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -122,6 +123,16 @@ class Server:
         self._log.close()
 
 
+@contextlib.contextmanager
+def _running(srv: Server) -> Iterator[Server]:
+    """A started server, stopped (its process group killed if need be) however the block ends."""
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
 @pytest.fixture(scope="session")
 def server(package_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`nerp serve` with two uvicorn workers and small limits, so limits are cheap to hit."""
@@ -135,12 +146,8 @@ def server(package_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "--max-file-bytes", "60000",
         "--max-body-bytes", "200000",
     ]  # fmt: skip
-    srv = Server(args, log)
-    try:
-        srv.wait_ready()
+    with _running(Server(args, log)) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="session")
@@ -160,12 +167,8 @@ def batching_server(
         "--micro-batch-max-texts", "8",
         "--max-text-chars", "20000",
     ]  # fmt: skip
-    srv = Server(args, log)
-    try:
-        srv.wait_ready()
+    with _running(Server(args, log)) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def make_pdf(lines: list[str]) -> bytes:
