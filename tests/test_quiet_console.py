@@ -5,6 +5,7 @@ saved backbone) goes to the log file as well."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,7 @@ def test_train_prints_only_nerp_lines_and_logs_the_rest(tmp_path: Path) -> None:
     assert "alembic.runtime.migration" in loud.stderr
     assert len(list((root / "logs").glob("*-train.log"))) == 2
 
+QUIET_SWITCHES = ("HF_HUB_DISABLE_PROGRESS_BARS", "MLFLOW_CONFIGURE_LOGGING")
 
 LOAD_REPORT = """
 import logging, sys
@@ -77,6 +79,9 @@ print(log_file)
 
 
 def test_a_transformers_load_report_goes_to_the_log_file(tmp_path: Path) -> None:
+    # An in-process ``setup_console`` of an earlier test sets the quiet switches in this
+    # process's environment; the child must start from the user's environment instead.
+    env = {key: value for key, value in os.environ.items() if key not in QUIET_SWITCHES}
     for verbose in (False, True):
         result = subprocess.run(
             [
@@ -89,6 +94,7 @@ def test_a_transformers_load_report_goes_to_the_log_file(tmp_path: Path) -> None
             text=True,
             timeout=300,
             check=False,
+            env=env,
         )
         assert result.returncode == 0, result.stderr[-4000:]
         log_file = Path(result.stdout.strip().splitlines()[-1])
