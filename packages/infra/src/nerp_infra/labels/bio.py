@@ -19,9 +19,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import pairwise
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from nerp_infra.documents import Entity
 from nerp_infra.labels.scheme import OUTSIDE, LabelScheme, split_tag
@@ -54,8 +53,7 @@ class LabelAlignmentError(ValueError):
     """Spans cannot be expressed as one BIO tag per token (overlaps, two spans in one token)."""
 
 
-@dataclass(frozen=True)
-class _Unit:
+class _Unit(NamedTuple):
     """What gets one tag: a token, or a whole word when only first sub-tokens are tagged."""
 
     token: int  # the token that carries the tag

@@ -27,6 +27,7 @@ from nerp_infra.labels.windows import TokenPredictions, probabilities_to_tags
 __all__ = ["is_valid_bio", "viterbi_tags"]
 
 _FLOOR = 1e-12  # log(0) is -inf; a floor keeps every valid path comparable
+_LOG_FLOOR = math.log(_FLOOR)
 
 
 def _transitions(scheme: LabelScheme) -> list[int | None]:
@@ -62,11 +63,13 @@ def viterbi_tags(
         return greedy
     labels = scheme.labels
     continues_from = _transitions(scheme)
-    inside = [j for j, b in enumerate(continues_from) if b is not None]
+    # (I-X, B-X) id pairs: the only labels whose best predecessor is not the overall best
+    inside = [(j, b) for j, b in enumerate(continues_from) if b is not None]
     n_labels = len(labels)
+    log = math.log
 
     def logs(row: Sequence[float]) -> list[float]:
-        return [math.log(max(float(p), _FLOOR)) for p in row]
+        return [log(p) if p > _FLOOR else _LOG_FLOOR for p in row]
 
     first = logs(probabilities[positions[0]])
     score = [
@@ -74,21 +77,23 @@ def viterbi_tags(
         for j in range(n_labels)
     ]
     back: list[list[int]] = []
+    # Plain lists, max() and list.index() run in C: this loop is most of the Python time
+    # of a prediction, once per tagged token.
     for position in positions[1:]:
         emit = logs(probabilities[position])
-        best_prev = max(range(n_labels), key=score.__getitem__)
-        best_score = score[best_prev]
-        pointers = [best_prev] * n_labels
-        new = [best_score + emit[j] for j in range(n_labels)]
-        for j in inside:
-            b = continues_from[j]
-            assert b is not None
-            prev = b if score[b] >= score[j] else j
-            pointers[j] = prev
-            new[j] = score[prev] + emit[j]
+        best_score = max(score)
+        pointers = [score.index(best_score)] * n_labels
+        new = [best_score + e for e in emit]
+        for j, b in inside:
+            if score[b] >= score[j]:
+                pointers[j] = b
+                new[j] = score[b] + emit[j]
+            else:
+                pointers[j] = j
+                new[j] = score[j] + emit[j]
         back.append(pointers)
         score = new
-    path = [max(range(n_labels), key=score.__getitem__)]
+    path = [score.index(max(score))]
     for pointers in reversed(back):
         path.append(pointers[path[-1]])
     path.reverse()

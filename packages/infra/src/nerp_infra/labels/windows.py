@@ -86,8 +86,10 @@ def probabilities_to_tags(
                 f"probabilities[{i}] has {len(row)} values but the label scheme has "
                 f"{len(labels)} labels"
             )
-        best = max(range(len(row)), key=row.__getitem__)
-        value = float(row[best])
+        values = row if isinstance(row, list) else list(row)
+        peak = max(values)  # max() and index() in C: this runs once per token
+        best = values.index(peak)
+        value = float(peak)
         if not 0.0 <= value <= 1.0:
             raise ValueError(
                 f"probabilities[{i}] peaks at {value!r}, not a probability; apply softmax to "
