@@ -7,8 +7,10 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from nerp_infra.artifacts import (
@@ -241,3 +243,18 @@ def test_owner_staleness() -> None:
     dead = int(done.stdout)
     assert not pid_is_alive(dead)
     assert owner_is_stale(f"{socket.gethostname()}:{dead}")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="no zombie processes on Windows")
+def test_a_zombie_counts_as_dead() -> None:
+    """A child that exited but was not reaped yet still has its process id: it is gone."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 30
+        while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.05)
+        assert not pid_is_alive(child.pid)
+        assert owner_is_stale(f"{socket.gethostname()}:{child.pid}")
+    finally:
+        child.wait()

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+import psutil
+
 from nerp_infra.artifacts.index import ArtifactIndex, IndexedArtifact
 from nerp_infra.artifacts.manifest import (
     MANIFEST_NAME,
@@ -67,25 +69,15 @@ def check_run_mode(value: str) -> RunMode:
 
 
 def pid_is_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this host (zombies count as dead).
-
-    On Windows ``os.kill`` would terminate the process, so liveness is assumed there.
-    """
+    """Whether a process with this id runs on this host (zombies count as dead)."""
     if pid <= 0:
         return False
-    if os.name == "nt":
-        return True
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True  # exists, owned by someone else
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs (macOS): the kill probe is all we have
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def owner_token() -> str:
