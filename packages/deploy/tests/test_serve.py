@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import psutil
 import pytest
 
 from nerp_deploy import OnnxEngine, ServeSettings, create_app
@@ -283,8 +284,7 @@ def test_server_keeps_serving_after_bad_input_and_uses_both_workers(server: Serv
             if len(pids) >= 2:
                 break
     assert len(pids) == 2
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
-    assert pids <= {int(p) for p in children.read_text().split()}
+    assert pids <= {child.pid for child in psutil.Process(server.process.pid).children()}
 
 
 def test_create_app_and_settings_from_environment(package_dir: Path) -> None:
