@@ -107,6 +107,25 @@ def score(docs: Sequence[Document], predictions: Sequence[Predicted]) -> EntityM
     return entity_metrics(gold, guess)
 
 
+def with_repeats(
+    docs: Sequence[Document], predictions: Sequence[Predicted], types: Sequence[str]
+) -> list[Predicted]:
+    """nerp's cached raw predictions decoded with ``model.repeat_types``, as the engine does."""
+    from nerp_infra.documents import Entity
+    from nerp_infra.labels import propagate_repeats
+
+    out: list[Predicted] = []
+    for doc, predicted in zip(docs, predictions, strict=True):
+        entities = [
+            Entity(text=doc.text[s:e], label=label, start=s, end=e, confidence=1.0)
+            for s, e, label in predicted
+        ]
+        out.append(
+            [(e.start, e.end, e.label) for e in propagate_repeats(doc.text, entities, types)]
+        )
+    return out
+
+
 # --- data and folds --------------------------------------------------------------------
 
 
@@ -155,7 +174,9 @@ def run_nerp(train: list[Document], test: list[Document], recipe: Any, work: Pat
     )
     train_s = time.perf_counter() - started
     assert result.model_dir is not None
-    predictor = torch_predictor(result.model_dir, read_inference_settings(result.model_dir))
+    # Raw predictions are cached; model.repeat_types is applied when scoring (decoding only).
+    settings = read_inference_settings(result.model_dir).model_copy(update={"repeat_types": ()})
+    predictor = torch_predictor(result.model_dir, settings)
     started = time.perf_counter()
     entities = predictor.predict_batch([d.text for d in test], batch_size=16)
     return {
@@ -306,7 +327,7 @@ def settings_key(system: str, recipe: Any) -> str:
     """What a cached result depends on: nerp's recipe sections, or the peer's fixed recipe."""
     if system == "nerp":
         settings = {
-            "model": recipe.model.model_dump(mode="json"),
+            "model": recipe.model.model_dump(mode="json", exclude={"repeat_types"}),
             "train": recipe.train.model_dump(mode="json"),
             "final": recipe.final_training.train_on_validation,
         }
@@ -506,6 +527,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} cpus",
           flush=True)  # fmt: skip
     rows: dict[str, list[dict]] = {s: [] for s in SYSTEMS}
+    repeat_types = list(recipe.model.repeat_types)
+    raw: list[dict] = []  # nerp's folds before model.repeat_types, for the ablation line
     errors: dict[str, dict[str, dict[str, int]]] = {}
     for fold in folds:
         train, test = fold.select(docs)
@@ -528,10 +551,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         out = run_spacy(train, test, args.seed, work)
                     else:
                         out = run_hf(train, test, types, args.seed, work)
-                metrics = score(test, out["predictions"])
                 results[key] = {
-                    **out,  # predictions stay: error analysis reads them from the cache
-                    "metrics": _flat_metrics(metrics),
+                    **out,  # predictions stay: scoring and error analysis read them
+                    "metrics": _flat_metrics(score(test, out["predictions"])),
                     "fold": fold.index,
                     "load_after": os.getloadavg()[0],
                 }
@@ -543,9 +565,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     flush=True,
                 )
             if key in results:
-                rows[system].append(results[key])
-                if "predictions" in results[key]:  # caches from before predictions were kept
-                    counts = error_counts(test, results[key]["predictions"], types)
+                row = results[key]
+                if system == "nerp" and repeat_types and "predictions" in row:
+                    raw.append(row)
+                    predicted = with_repeats(test, row["predictions"], repeat_types)
+                    row = {**row, "predictions": predicted,
+                           "metrics": _flat_metrics(score(test, predicted))}  # fmt: skip
+                rows[system].append(row)
+                if "predictions" in row:  # caches from before predictions were kept
+                    counts = error_counts(test, row["predictions"], types)
                     total = errors.setdefault(system, {})
                     for label, c in counts.items():
                         for kind, n in c.items():
@@ -555,6 +583,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = {s: len(r) for s, r in rows.items()}
     print(f"\nStrict entity F1 over whitespace words, whole documents; mean ± sd over folds "
           f"{counts}:\n")  # fmt: skip
+    if raw:
+        ablation = (
+            f"\nnerp without model.repeat_types ({', '.join(repeat_types)}): micro F1 "
+            f"{_mean([r['metrics']['f1_micro'] for r in raw]):.3f}, macro "
+            f"{_mean([r['metrics']['f1_macro'] for r in raw]):.3f} over {len(raw)} folds"
+        )
+        table += "\n" + ablation
     print(table)
     if errors:
         table += "\n\nWhere the gold entities went (all folds):\n\n" + error_table(errors)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nerp_deploy import OnnxEngine, OnnxPackage, PackageError
@@ -177,3 +178,28 @@ def test_package_problems_name_the_file(package_dir: Path, tmp_path: Path) -> No
         OnnxEngine.load(copy)
     with pytest.raises(ValueError, match="threads must be >= 1"):
         OnnxEngine.load(package_dir, threads=0)
+
+
+def test_repeat_types_label_every_mention_of_a_found_entity(engine_int8: OnnxEngine) -> None:
+    tokenizer = engine_int8.predictor.tokenizer
+    name = "Dana Nguyen"
+    text = f"{name}\nnotes: {name} ok.\n{name}"
+    n_name = tokenizer.encode([name])[0].n_tokens
+    labels = engine_int8.predictor.settings.labels
+
+    def first_mention_only(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """A model that tags the text's first tokens as a NAME and nothing else."""
+        logits = np.zeros((*input_ids.shape, len(labels)), dtype=np.float32)
+        logits[..., 0] = 5.0
+        logits[:, 1, labels.index("B-NAME")] = 10.0
+        logits[:, 2 : 1 + n_name, labels.index("I-NAME")] = 10.0
+        return logits
+
+    settings = engine_int8.predictor.settings
+    plain = Predictor(tokenizer, settings, first_mention_only)
+    repeats = Predictor(
+        tokenizer, settings.model_copy(update={"repeat_types": ("NAME",)}), first_mention_only
+    )
+    assert _keys(plain.predict(text)) == [(0, len(name), "NAME")]
+    starts = [0, text.index(name, 1), text.rindex(name)]
+    assert _keys(repeats.predict(text)) == [(s, s + len(name), "NAME") for s in starts]

@@ -184,3 +184,10 @@ def test_stage_subsets_in_order_are_valid() -> None:
 def test_valid_storage_urls() -> None:
     for url in ("sqlite:///x.db", "postgresql://u@127.0.0.1/test", "journal:///tmp/j.log"):
         assert HpoConfig(storage=url).storage == url
+
+
+def test_repeat_types_must_be_labels_of_the_data() -> None:
+    config = ExperimentConfig.model_validate({"model": {"repeat_types": ["LOCATION"]}})
+    assert config.model.repeat_types == ["LOCATION"]
+    with pytest.raises(ValidationError, match=r"model.repeat_types: \['CITY'\] are not among"):
+        ExperimentConfig.model_validate({"model": {"repeat_types": ["CITY"]}})

@@ -36,3 +36,14 @@ def test_missing_and_invalid_files_name_the_path(tmp_path: Path) -> None:
 def test_labels_must_start_with_outside() -> None:
     with pytest.raises(ValueError, match="must start with 'O'"):
         InferenceSettings(labels=("B-NAME", "O"), max_length=64, stride=8)
+
+
+def test_repeat_types_round_trip_and_are_left_out_of_the_file_when_empty(tmp_path: Path) -> None:
+    plain = InferenceSettings(labels=LABELS, max_length=64, stride=16)
+    write_inference_settings(tmp_path, plain)
+    assert "repeat_types" not in (tmp_path / INFERENCE_FILE).read_text()  # older engines read it
+    repeats = InferenceSettings(labels=LABELS, max_length=64, stride=16, repeat_types=("SKILL",))
+    write_inference_settings(tmp_path, repeats)
+    assert read_inference_settings(tmp_path).repeat_types == ("SKILL",)
+    with pytest.raises(ValueError, match=r"repeat_types \['EMAIL'\] are not entity types"):
+        InferenceSettings(labels=LABELS, max_length=64, stride=16, repeat_types=("EMAIL",))

@@ -20,6 +20,7 @@ from nerp_infra.labels import (
     WindowPrediction,
     decode_tags,
     merge_window_predictions,
+    propagate_repeats,
     tagged_tokens,
     viterbi_tags,
 )
@@ -113,6 +114,8 @@ class Predictor:
                 word_ids=enc.word_ids,
                 label_all_subtokens=self.settings.label_all_subtokens,
             )
+            if self.settings.repeat_types:
+                entities = propagate_repeats(enc.text, entities, self.settings.repeat_types)
             results.append(DocumentPrediction(enc, tokens, entities))
         return results
 

@@ -32,6 +32,9 @@ class InferenceSettings(BaseModel):
     stride: int = Field(ge=0, description="tokens shared by consecutive windows")
     label_all_subtokens: bool = False
     backbone: str = ""
+    repeat_types: tuple[str, ...] = Field(
+        default=(), description="entity types copied to their other mentions after decoding"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> InferenceSettings:
@@ -41,6 +44,12 @@ class InferenceSettings(BaseModel):
             )
         if not self.labels or self.labels[0] != "O":
             raise ValueError("labels must start with 'O'")
+        unknown = sorted(set(self.repeat_types) - set(self.entity_types))
+        if unknown:
+            raise ValueError(
+                f"repeat_types {unknown} are not entity types of the labels "
+                f"({', '.join(self.entity_types)})"
+            )
         return self
 
     @property
@@ -55,7 +64,9 @@ class InferenceSettings(BaseModel):
 def write_inference_settings(directory: Path, settings: InferenceSettings) -> Path:
     """Write ``inference.json`` atomically (a crash never leaves half a file), mode 0644."""
     directory.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(settings.model_dump(mode="json"), indent=2)
+    # Left out when empty, so packages that do not use it stay readable by older engines.
+    empty = {"repeat_types"} if not settings.repeat_types else None
+    text = json.dumps(settings.model_dump(mode="json", exclude=empty), indent=2)
     return atomic_write(directory / INFERENCE_FILE, text)
 
 

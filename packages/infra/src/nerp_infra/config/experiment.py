@@ -6,7 +6,7 @@ import itertools
 import re
 from typing import Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from nerp_infra.config.base import ConfigModel
 from nerp_infra.config.benchmark import BenchmarkConfig
@@ -71,6 +71,16 @@ class ExperimentConfig(ConfigModel):
                 "(it becomes part of run and experiment names)"
             )
         return name
+
+    @model_validator(mode="after")
+    def _repeat_types_are_labels(self) -> ExperimentConfig:
+        unknown = [t for t in self.model.repeat_types if t not in self.data.labels]
+        if unknown:
+            raise ValueError(
+                f"model.repeat_types: {unknown} are not among data.labels "
+                f"({', '.join(self.data.labels)})"
+            )
+        return self
 
     @field_validator("stages")
     @classmethod

@@ -44,6 +44,12 @@ class ModelConfig(ConfigModel):
         "newline as a space, and a resume's lines are where its entities start and end "
         "(false: the backbone's tokenizer as it is)",
     )
+    repeat_types: list[str] = Field(
+        default_factory=list,
+        description="entity types whose every mention gets the label once one mention is "
+        "found: the other occurrences of the same text in the document (see "
+        "nerp_infra.labels.propagate_repeats); a decoding choice, no retraining",
+    )
     tiny: TinyBackboneConfig = Field(default_factory=TinyBackboneConfig)
 
     @field_validator("backbone")

@@ -15,6 +15,7 @@ from nerp_infra.labels.bio import (
     misaligned_spans,
     tagged_tokens,
 )
+from nerp_infra.labels.repeats import propagate_repeats
 from nerp_infra.labels.scheme import IGNORE_INDEX, OUTSIDE, LabelScheme, split_tag
 from nerp_infra.labels.viterbi import is_valid_bio, viterbi_tags
 from nerp_infra.labels.windows import (
@@ -41,6 +42,7 @@ __all__ = [
     "misaligned_spans",
     "plan_windows",
     "probabilities_to_tags",
+    "propagate_repeats",
     "split_tag",
     "tagged_tokens",
     "viterbi_tags",

@@ -66,6 +66,7 @@ def write_model_metadata(
         stride=model_config.stride,
         label_all_subtokens=model_config.label_all_subtokens,
         backbone=backbone,
+        repeat_types=tuple(model_config.repeat_types),
     )
     write_inference_settings(model_dir, settings)
     (model_dir / LABEL_MAP_FILE).write_text(
