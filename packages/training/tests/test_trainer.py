@@ -21,8 +21,6 @@ from nerp_training.data import SYNTH_LABELS
 from nerp_training.trainer import (
     TrainingError,
     TrainingResult,
-    evaluate_model,
-    predict_documents,
     resolve_precision,
     train_model,
 )
@@ -117,29 +115,6 @@ def test_saved_model_is_a_deployable_checkpoint(
     assert Tokenizer.from_file(str(model_dir / "tokenizer.json")).get_vocab_size() > 100
     assert trained.result.checkpoint_step is not None
     assert trained.result.checkpoint_step <= trained.result.global_step
-
-
-def test_inference_reproduces_the_training_metrics(trained: Trained) -> None:
-    assert trained.result.model_dir is not None
-    scored = evaluate_model(trained.result.model_dir, trained.eval_docs, batch_size=7)
-    for name, value in trained.result.metrics.items():
-        assert scored.as_flat_dict()[name] == pytest.approx(value, abs=1e-9), name
-
-
-def test_predictions_point_into_the_text(trained: Trained) -> None:
-    assert trained.result.model_dir is not None
-    docs = trained.eval_docs[:4]
-    predicted = predict_documents(trained.result.model_dir.parent, docs)
-    assert len(predicted) == len(docs)
-    assert sum(len(entities) for entities in predicted) > 10
-    for doc, entities in zip(docs, predicted, strict=True):
-        for entity in entities:
-            assert doc.text[entity.start : entity.end] == entity.text
-            assert entity.label in LABELS
-            assert 0.0 < entity.confidence <= 1.0
-    gold = {s.as_tuple() for doc in docs[:1] for s in doc.spans}
-    assert gold & {(e.start, e.end, e.label) for e in predicted[0]}
-    assert predict_documents(trained.result.model_dir, ["", "   "]) == [[], []]
 
 
 def _quick(**changes: Any) -> TrainConfig:

@@ -1,8 +1,9 @@
-"""Training: ``train_model`` (one run on ``transformers.Trainer``) and PyTorch inference.
+"""Training: ``train_model`` (one run on ``transformers.Trainer``).
 
 HPO calls :func:`train_model` per fold and for the refit; the final-training workflow
-calls it once (or once per rank under torchrun); nerp-eval scores and predicts with
-:func:`evaluate_model` and :func:`predict_documents`.
+calls it once (or once per rank under torchrun). A saved model is read back for
+inference by nerp-deploy's predictor (``nerp_deploy.convert.torch_predictor`` in
+PyTorch, the ONNX engine once converted), which nerp-eval scores with.
 
 Names that need transformers (and, through the metrics, seqeval and scikit-learn) are
 imported on first use, so a process that only launches torchrun or resolves the
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
         load_model_dir,
         resolve_model_dir,
     )
-    from nerp_training.trainer.predict import evaluate_model, predict_documents
     from nerp_training.trainer.train import TrainingResult, train_model
 
 _LAZY: dict[str, str] = {
@@ -36,8 +36,6 @@ _LAZY: dict[str, str] = {
     "last_checkpoint": "checkpoint",
     "load_model_dir": "checkpoint",
     "resolve_model_dir": "checkpoint",
-    "evaluate_model": "predict",
-    "predict_documents": "predict",
     "TrainingResult": "train",
     "train_model": "train",
 }
@@ -51,10 +49,8 @@ __all__ = [
     "TrainingError",
     "TrainingResult",
     "device_type",
-    "evaluate_model",
     "last_checkpoint",
     "load_model_dir",
-    "predict_documents",
     "resolve_model_dir",
     "resolve_precision",
     "train_model",
