@@ -59,6 +59,7 @@ def test_train_prints_only_nerp_lines_and_logs_the_rest(tmp_path: Path) -> None:
     assert "alembic.runtime.migration" in loud.stderr
     assert len(list((root / "logs").glob("*-train.log"))) == 2
 
+
 QUIET_SWITCHES = ("HF_HUB_DISABLE_PROGRESS_BARS", "MLFLOW_CONFIGURE_LOGGING")
 
 LOAD_REPORT = """
