@@ -1,5 +1,13 @@
 """One process's hold on a study: opening it with the configured sampler and pruner, the
 user attributes that let workers join, and the MLflow tracker and CV objective it runs.
+
+A study artifact's Optuna study is set up here once for every way one comes to be (a
+local study, a recorded Azure ML sweep): :func:`begin_study_artifact` decides its
+artifact from :func:`study_fingerprints`, :func:`open_artifact_study` names and opens it,
+saves its folds, sets its attributes and records it in the manifest;
+:func:`refit_best` and :func:`completion_record` give the refit and the completed
+manifest's entries. A joining worker opens the same study by name
+(:mod:`nerp_hpo.workers`); both run trials through :meth:`StudySession.start`.
 """
 
 from __future__ import annotations
@@ -13,18 +21,30 @@ import optuna
 from optuna.distributions import BaseDistribution
 
 from nerp_hpo.errors import HpoError, StudyNotFoundError
-from nerp_hpo.folds import cv_documents
+from nerp_hpo.folds import FOLDS_FILE, cv_documents, study_folds
 from nerp_hpo.objective import CvObjective, FoldTrainer
-from nerp_hpo.plan import StudyPlan
+from nerp_hpo.plan import REPORT_DIR, STUDY_KIND, StudyPlan
 from nerp_hpo.pruners import build_pruner, reporting_mode
+from nerp_hpo.refit import RefitResult, run_refit
+from nerp_hpo.reports import write_study_report
 from nerp_hpo.runs import HPO_STAGE, StudyTracker
 from nerp_hpo.samplers import build_sampler
 from nerp_hpo.space import build_distributions, max_epochs
 from nerp_hpo.storage import open_storage, redact_url, supports_heartbeat
-from nerp_hpo.trials import retry_trial
+from nerp_hpo.trials import TrialCounts, count_trials, retry_trial
+from nerp_infra.artifacts import (
+    ArtifactDecision,
+    ArtifactHandle,
+    ArtifactIndex,
+    ArtifactStatus,
+    IndexedArtifact,
+    RunMode,
+    begin_artifact,
+)
 from nerp_infra.config import ExperimentConfig
+from nerp_infra.paths import OutputLayout
 from nerp_infra.tracking import experiment_name, fail_stale_runs, setup_mlflow
-from nerp_training.data import PreparedDataset
+from nerp_training.data import PreparedDataset, folds_fingerprint
 
 __all__ = [
     "ATTR_ARTIFACT_DIR",
@@ -40,14 +60,22 @@ __all__ = [
     "ATTR_SPACE_FP",
     "ATTR_TRACKING_URI",
     "ATTR_VERSION",
+    "OpenedStudy",
     "StudySession",
+    "begin_study_artifact",
     "check_owner",
+    "completion_record",
+    "find_studies",
     "make_objective",
     "make_tracker",
+    "open_artifact_study",
     "open_study",
+    "refit_best",
+    "refit_extra",
     "set_missing_attrs",
     "setup_tracking",
     "study_attrs",
+    "study_fingerprints",
 ]
 
 # Study user attributes: what a joining worker reads.
@@ -170,6 +198,119 @@ def check_owner(study: optuna.Study, artifact_id: str, storage_url: str) -> None
         )
 
 
+def study_fingerprints(plan: StudyPlan, dataset: PreparedDataset) -> dict[str, str]:
+    """What a study searches: its dataset and its search space (budget and storage left out)."""
+    return {"data_fp": dataset.data_fp, "space_fp": plan.space_fp}
+
+
+def find_studies(
+    index: ArtifactIndex,
+    plan: StudyPlan,
+    dataset: PreparedDataset,
+    *,
+    status: ArtifactStatus,
+) -> list[IndexedArtifact]:
+    """Study artifacts of ``plan``'s key with these fingerprints and ``status``, oldest
+    first (the study name is in the key, not in the fingerprints)."""
+    return index.find(
+        kind=STUDY_KIND,
+        stage=HPO_STAGE,
+        backbone=plan.backbone,
+        status=status,
+        fingerprints=study_fingerprints(plan, dataset),
+        key=plan.key,
+    )
+
+
+def begin_study_artifact(
+    index: ArtifactIndex,
+    layout: OutputLayout,
+    config: ExperimentConfig,
+    plan: StudyPlan,
+    dataset: PreparedDataset,
+    *,
+    run_mode: RunMode,
+) -> ArtifactDecision:
+    """Reuse, resume or start the study artifact of ``plan`` as ``run_mode`` says; its
+    lineage is the dataset."""
+    return begin_artifact(
+        index,
+        layout,
+        kind=STUDY_KIND,
+        stage=HPO_STAGE,
+        backbone=plan.backbone,
+        key=plan.key,
+        fingerprints=study_fingerprints(plan, dataset),
+        lineage=[dataset.artifact_id],
+        config=config.model_dump(mode="json"),
+        run_mode=run_mode,
+    )
+
+
+@dataclass(frozen=True)
+class OpenedStudy:
+    """An Optuna study this process opened: its name, storage, version and CV folds."""
+
+    study: optuna.Study
+    name: str
+    storage_url: str
+    version: int
+    folds: list[Any]
+
+
+def open_artifact_study(
+    config: ExperimentConfig,
+    plan: StudyPlan,
+    handle: ArtifactHandle,
+    dataset: PreparedDataset,
+    *,
+    storage_url: str,
+    output_root: Path,
+    attrs: Mapping[str, Any] | None = None,
+) -> OpenedStudy:
+    """Create or reopen the Optuna study of study artifact ``handle``.
+
+    It is named ``<key>-v<variant>``, lives in ``storage_url`` with the config's sampler
+    and pruner, must belong to this artifact (:func:`check_owner`), and carries
+    :func:`study_attrs` plus ``attrs``; its folds are saved in (or read from) the
+    artifact, and the manifest's ``extra`` records the study's name, storage, budget,
+    folds and objective.
+    """
+    hpo = config.hpo
+    version = handle.manifest.variant
+    name = f"{plan.key}-v{version}"
+    folds = study_folds(dataset, k=hpo.k_folds, seed=config.data.split.seed, directory=handle.dir)
+    study = open_study(
+        name, storage_url, config=config, distributions=plan.distributions, create=True
+    )
+    check_owner(study, handle.id, storage_url)
+    joining = study_attrs(
+        config,
+        plan,
+        artifact_id=handle.id,
+        artifact_dir=handle.dir,
+        output_root=output_root,
+        dataset=dataset,
+        folds_fp=folds_fingerprint(folds),
+        version=version,
+    )
+    set_missing_attrs(study, {**joining, **(attrs or {})})
+    shown = redact_url(storage_url)
+    handle.update_extra(
+        {
+            "study_name": name,
+            "storage_url": shown,
+            "storage_url_full": storage_url if shown == storage_url else None,
+            "budget": plan.budget,
+            "k_folds": hpo.k_folds,
+            "folds_file": FOLDS_FILE if hpo.k_folds > 1 else None,
+            "direction": hpo.direction,
+            "objective_metric": hpo.objective_metric,
+        }
+    )
+    return OpenedStudy(study, name, storage_url, version, folds)
+
+
 @dataclass
 class StudySession:
     """Everything one process needs to run trials of one study."""
@@ -185,6 +326,35 @@ class StudySession:
     work_dir: Path
     tracker: StudyTracker
     output_root: Path
+
+    @classmethod
+    def start(
+        cls,
+        config: ExperimentConfig,
+        plan: StudyPlan,
+        opened: OpenedStudy,
+        dataset: PreparedDataset,
+        *,
+        work_dir: Path,
+        output_root: Path,
+        tags: Mapping[str, Any],
+        tracking: bool | None = None,
+    ) -> StudySession:
+        """A session on ``opened`` with its MLflow tracker (``tags`` on every run;
+        ``tracking`` overrides ``config.tracking.enabled``)."""
+        return cls(
+            config=config,
+            plan=plan,
+            study=opened.study,
+            study_name=opened.name,
+            storage_url=opened.storage_url,
+            version=opened.version,
+            dataset=dataset,
+            folds=opened.folds,
+            work_dir=work_dir,
+            tracker=make_tracker(config, plan, opened.name, opened.version, tags, enabled=tracking),
+            output_root=output_root,
+        )
 
 
 def make_tracker(
@@ -235,3 +405,61 @@ def make_objective(
         progress=progress,
         trainer=trainer,
     )
+
+
+def refit_best(
+    config: ExperimentConfig,
+    plan: StudyPlan,
+    dataset: PreparedDataset,
+    study_dir: Path,
+    best: Mapping[str, Any],
+    *,
+    trainer: FoldTrainer | None,
+) -> RefitResult:
+    """Train the best trial's settings on all CV documents into ``study_dir/refit``."""
+    return run_refit(
+        study_dir=study_dir,
+        trial_number=int(best["number"]),
+        params=best["params"],
+        base_model=config.model,
+        base_train=config.train,
+        backbone=plan.train_backbone,
+        documents=cv_documents(dataset),
+        entity_types=dataset.labels,
+        data_fp=dataset.data_fp,
+        trainer=trainer,
+    )
+
+
+def refit_extra(record: Mapping[str, Any], mlflow_run_id: str | None) -> dict[str, Any]:
+    """The study manifest's refit entries from the refit's record (``refit_done``)."""
+    return {
+        "refit_checkpoint": record["model_dir"],
+        "refit_trial_number": record["trial_number"],
+        "refit_spec_fp": record["spec_fp"],
+        "refit_exec_fp": record["exec_fp"],
+        "refit_mlflow_run_id": mlflow_run_id,
+    }
+
+
+def completion_record(
+    study: optuna.Study, study_dir: Path, best: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], TrialCounts]:
+    """Write the study report into ``study_dir``; the completed manifest's ``report``
+    entry, its metrics, and the trial counts they were taken from."""
+    report = write_study_report(study, study_dir / REPORT_DIR)
+    entry = {
+        "trials_csv": report.trials_csv.relative_to(study_dir).as_posix(),
+        "trials_json": report.trials_json.relative_to(study_dir).as_posix(),
+        "best_trial": report.best_trial_json.relative_to(study_dir).as_posix(),
+        "plots": {k: v.relative_to(study_dir).as_posix() for k, v in report.plots.items()},
+    }
+    counts = count_trials(study)
+    metrics = {
+        "best_value": best["value"],
+        "best_cv_std": best.get("cv_std"),
+        "n_complete": counts.complete,
+        "n_pruned": counts.pruned,
+        "n_failed": counts.failed,
+    }
+    return {"report": entry}, metrics, counts

@@ -33,7 +33,7 @@ import optuna
 from rich.console import Console
 
 from nerp_hpo.errors import HpoError, StudyNotFoundError
-from nerp_hpo.folds import FOLDS_FILE, cv_documents, study_folds
+from nerp_hpo.folds import FOLDS_FILE
 from nerp_hpo.objective import RUN_ID_ATTR, FoldTrainer, trial_dir_name
 from nerp_hpo.plan import (
     REPORT_DIR,
@@ -49,36 +49,37 @@ from nerp_hpo.plan import (
     study_output_root,
 )
 from nerp_hpo.progress import TrialProgress
-from nerp_hpo.refit import REFIT_DIR, refit_done, run_refit
-from nerp_hpo.reports import best_trial_summary, write_study_report
+from nerp_hpo.refit import REFIT_DIR, refit_done
+from nerp_hpo.reports import best_trial_summary
 from nerp_hpo.runs import HPO_STAGE, mirror_tags, parent_run_key
 from nerp_hpo.session import (
     ATTR_CONFIG,
     ATTR_PARENT_RUN,
     ATTR_TRACKING_URI,
     StudySession,
-    check_owner,
+    begin_study_artifact,
+    completion_record,
+    find_studies,
     make_objective,
-    make_tracker,
-    open_study,
+    open_artifact_study,
+    refit_best,
+    refit_extra,
     set_missing_attrs,
     setup_tracking,
-    study_attrs,
 )
 from nerp_hpo.space import BACKBONE_PARAM
 from nerp_hpo.storage import STUDY_DB_NAME, default_storage_url, redact_url
-from nerp_hpo.trials import TrialCallback, TrialCounts, count_trials, run_trials
+from nerp_hpo.trials import TrialCallback, TrialCounts, run_trials
 from nerp_hpo.workers import run_worker
 from nerp_infra.artifacts import (
     MANIFEST_NAME,
     ArtifactHandle,
     ArtifactIndex,
     Manifest,
-    begin_artifact,
 )
 from nerp_infra.config import ExperimentConfig, RunMode
 from nerp_infra.paths import OutputLayout
-from nerp_training.data import PreparedDataset, folds_fingerprint, prepare_dataset
+from nerp_training.data import PreparedDataset, prepare_dataset
 
 __all__ = [
     "find_study_artifacts",
@@ -211,19 +212,12 @@ def run_study(
     layout = OutputLayout(root, config.paths.layout)
     plan = plan_study(config, backbone, n_trials=n_trials)
     dataset = prepare_dataset(config.data, index=index, layout=layout, run_mode="reuse_if_exists")
-    fingerprints = {"data_fp": dataset.data_fp, "space_fp": plan.space_fp}
 
     if worker:
         candidates = [
             item
-            for item in index.find(
-                kind=STUDY_KIND,
-                stage=HPO_STAGE,
-                backbone=plan.backbone,
-                status="incomplete",
-                fingerprints=fingerprints,
-            )
-            if item.manifest.key == plan.key and item.manifest.extra.get("study_name")
+            for item in find_studies(index, plan, dataset, status="incomplete")
+            if item.manifest.extra.get("study_name")
         ]
         if not candidates:
             raise StudyNotFoundError(
@@ -242,18 +236,7 @@ def run_study(
         )
 
     mode: RunMode = run_mode or config.hpo.run_mode
-    decision = begin_artifact(
-        index,
-        layout,
-        kind=STUDY_KIND,
-        stage=HPO_STAGE,
-        backbone=plan.backbone,
-        key=plan.key,
-        fingerprints=fingerprints,
-        lineage=[dataset.artifact_id],
-        config=config.model_dump(mode="json"),
-        run_mode=mode,
-    )
+    decision = begin_study_artifact(index, layout, config, plan, dataset, run_mode=mode)
     handle = decision.handle
     if decision.action == "reuse":
         console.print(f"[bold]hpo[/] reusing study {handle.manifest.extra.get('study_name')}")
@@ -288,63 +271,32 @@ def _run_owned_study(
     trainer: FoldTrainer | None,
 ) -> StudyOutcome:
     hpo = config.hpo
-    version = handle.manifest.variant
-    study_name = f"{plan.key}-v{version}"
     storage_url = storage_for(config, handle.manifest.extra, handle.dir)
-    folds = study_folds(dataset, k=hpo.k_folds, seed=config.data.split.seed, directory=handle.dir)
-    study = open_study(
-        study_name, storage_url, config=config, distributions=plan.distributions, create=True
-    )
-    check_owner(study, handle.id, storage_url)
     tracking_uri = setup_tracking(config, root) if config.tracking.enabled else None
-    attrs = study_attrs(
+    opened = open_artifact_study(
         config,
         plan,
-        artifact_id=handle.id,
-        artifact_dir=handle.dir,
+        handle,
+        dataset,
+        storage_url=storage_url,
         output_root=root,
-        dataset=dataset,
-        folds_fp=folds_fingerprint(folds),
-        version=version,
+        attrs={ATTR_TRACKING_URI: tracking_uri},
     )
-    set_missing_attrs(study, {**attrs, ATTR_TRACKING_URI: tracking_uri})
-    handle.update_extra(
-        {
-            "study_name": study_name,
-            "storage_url": redact_url(storage_url),
-            "storage_url_full": storage_url if redact_url(storage_url) == storage_url else None,
-            "budget": plan.budget,
-            "k_folds": hpo.k_folds,
-            "folds_file": FOLDS_FILE if hpo.k_folds > 1 else None,
-            "direction": hpo.direction,
-            "objective_metric": hpo.objective_metric,
-        }
-    )
-    tracker = make_tracker(
+    study, study_name = opened.study, opened.name
+    session = StudySession.start(
         config,
         plan,
-        study_name,
-        version,
-        {
+        opened,
+        dataset,
+        work_dir=handle.dir / TRIALS_DIR,
+        output_root=root,
+        tags={
             "data_fp": dataset.data_fp,
             "artifact_id": handle.id,
             "artifact_kind": STUDY_KIND,
-            "variant": version,
+            "variant": opened.version,
             "lineage": [dataset.artifact_id],
         },
-    )
-    session = StudySession(
-        config=config,
-        plan=plan,
-        study=study,
-        study_name=study_name,
-        storage_url=storage_url,
-        version=version,
-        dataset=dataset,
-        folds=folds,
-        work_dir=handle.dir / TRIALS_DIR,
-        tracker=tracker,
-        output_root=root,
     )
     verb = {"new": "starting", "resume": "resuming"}.get(action, action)
     console.print(
@@ -363,7 +315,7 @@ def _run_owned_study(
     if backup is not None:
         callbacks.append(backup)
     _remember_parent_run(index, handle, study_name)
-    with tracker.parent(
+    with session.tracker.parent(
         index=index,
         params={
             "study_name": study_name,
@@ -438,6 +390,7 @@ def _finish_study(
     extra["best_trial_run_id"] = best_trial.user_attrs.get(RUN_ID_ATTR)
     if hpo.refit:
         record = refit_done(handle.dir)
+        refit_run_id: str | None = None  # a refit finished before this process: no run
         if record is None or record.get("trial_number") != best["number"]:
             console.print(f"[bold]hpo[/] refitting trial {best['number']} on all CV documents")
             spec, execution = _refit_spec_preview(session, best["params"])
@@ -448,50 +401,19 @@ def _finish_study(
                 exec_fp=execution,
                 params=best["params"],
             ) as refit_run_id:
-                result = run_refit(
-                    study_dir=handle.dir,
-                    trial_number=int(best["number"]),
-                    params=best["params"],
-                    base_model=config.model,
-                    base_train=config.train,
-                    backbone=session.plan.train_backbone,
-                    documents=cv_documents(session.dataset),
-                    entity_types=session.dataset.labels,
-                    data_fp=session.dataset.data_fp,
-                    trainer=trainer,
+                result = refit_best(
+                    config, session.plan, session.dataset, handle.dir, best, trainer=trainer
                 )
                 session.tracker.log_metrics(
                     {"train_seconds": result.train_seconds, "global_step": result.global_step}
                 )
             record = refit_done(handle.dir)
             assert record is not None
-            record["mlflow_run_id"] = refit_run_id
-        extra.update(
-            {
-                "refit_checkpoint": record["model_dir"],
-                "refit_trial_number": record["trial_number"],
-                "refit_spec_fp": record["spec_fp"],
-                "refit_exec_fp": record["exec_fp"],
-                "refit_mlflow_run_id": record.get("mlflow_run_id"),
-            }
-        )
+        extra.update(refit_extra(record, refit_run_id))
     if not hpo.keep_trial_checkpoints:
         shutil.rmtree(session.work_dir, ignore_errors=True)
-    report = write_study_report(study, handle.dir / REPORT_DIR)
-    extra["report"] = {
-        "trials_csv": report.trials_csv.relative_to(handle.dir).as_posix(),
-        "trials_json": report.trials_json.relative_to(handle.dir).as_posix(),
-        "best_trial": report.best_trial_json.relative_to(handle.dir).as_posix(),
-        "plots": {k: v.relative_to(handle.dir).as_posix() for k, v in report.plots.items()},
-    }
-    final = count_trials(study)
-    metrics = {
-        "best_value": best["value"],
-        "best_cv_std": best.get("cv_std"),
-        "n_complete": final.complete,
-        "n_pruned": final.pruned,
-        "n_failed": final.failed,
-    }
+    report, metrics, final = completion_record(study, handle.dir, best)
+    extra.update(report)
     session.tracker.set_run_tags(
         parent_run_id,
         {

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,22 +36,22 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from nerp_hpo.errors import HpoError
-from nerp_hpo.folds import FOLDS_FILE, cv_documents, study_folds
 from nerp_hpo.plan import (
-    REPORT_DIR,
-    STUDY_KIND,
     StudyOutcome,
     StudyPlan,
     outcome_from_manifest,
     plan_study,
 )
-from nerp_hpo.refit import run_refit
-from nerp_hpo.reports import best_trial_summary, write_study_report
-from nerp_hpo.runs import HPO_STAGE
+from nerp_hpo.refit import refit_done
+from nerp_hpo.reports import best_trial_summary
 from nerp_hpo.session import (
-    open_study,
-    set_missing_attrs,
-    study_attrs,
+    begin_study_artifact,
+    completion_record,
+    find_studies,
+    open_artifact_study,
+    refit_best,
+    refit_extra,
+    study_fingerprints,
 )
 from nerp_hpo.space import BACKBONE_PARAM
 from nerp_hpo.storage import default_storage_url
@@ -63,12 +62,11 @@ from nerp_hpo.sweep_children import (
     collect_children,
     no_complete_child,
 )
-from nerp_hpo.trials import count_trials
-from nerp_infra.artifacts import MANIFEST_NAME, ArtifactIndex, IndexedArtifact, begin_artifact
+from nerp_infra.artifacts import MANIFEST_NAME, ArtifactIndex, IndexedArtifact
 from nerp_infra.azureml.outputs import AZUREML_JOB_EXTRA, JobProvenance
 from nerp_infra.config import ExperimentConfig
 from nerp_infra.paths import OutputLayout
-from nerp_training.data import PreparedDataset, folds_fingerprint
+from nerp_training.data import PreparedDataset
 
 __all__ = [
     "CHILD_RESULTS_DIR",
@@ -100,60 +98,18 @@ def sweep_study_plan(config: ExperimentConfig, *, budget: int | None = None) -> 
     return plan_study(config, backbone, n_trials=budget)
 
 
-def _fingerprints(plan: StudyPlan, dataset: PreparedDataset) -> dict[str, str]:
-    return {"data_fp": dataset.data_fp, "space_fp": plan.space_fp}
-
-
 def find_recorded_study(
     index: ArtifactIndex, plan: StudyPlan, dataset: PreparedDataset
 ) -> IndexedArtifact | None:
     """The newest complete study with these fingerprints (recorded from a sweep or run
     locally), which ``reuse_if_exists``/``resume_if_incomplete`` reuse as a local run would."""
-    wanted = _fingerprints(plan, dataset)
+    wanted = study_fingerprints(plan, dataset)
     found = [
         item
-        for item in index.find(
-            kind=STUDY_KIND,
-            stage=HPO_STAGE,
-            backbone=plan.backbone,
-            status="complete",
-            fingerprints=wanted,
-            key=plan.key,  # the study name is in the key, not in the fingerprints
-        )
+        for item in find_studies(index, plan, dataset, status="complete")
         if item.manifest.fingerprints == wanted and (item.path / MANIFEST_NAME).is_file()
     ]
     return found[-1] if found else None
-
-
-def _refit_extra(
-    config: ExperimentConfig,
-    plan: StudyPlan,
-    study_dir: Path,
-    best: Mapping[str, Any],
-    dataset: PreparedDataset,
-    trainer: Any,
-    console: Console,
-) -> dict[str, Any]:
-    console.print(f"[bold]hpo[/] refitting trial {best['number']} on all CV documents (locally)")
-    result = run_refit(
-        study_dir=study_dir,
-        trial_number=int(best["number"]),
-        params=best["params"],
-        base_model=config.model,
-        base_train=config.train,
-        backbone=plan.train_backbone,
-        documents=cv_documents(dataset),
-        entity_types=dataset.labels,
-        data_fp=dataset.data_fp,
-        trainer=trainer,
-    )
-    return {
-        "refit_checkpoint": result.model_dir.relative_to(study_dir).as_posix(),
-        "refit_trial_number": result.trial_number,
-        "refit_spec_fp": result.spec_fp,
-        "refit_exec_fp": result.exec_fp,
-        "refit_mlflow_run_id": None,
-    }
 
 
 def record_sweep(
@@ -183,18 +139,7 @@ def record_sweep(
         trials = [child_trial(child, plan.distributions) for child in children]
         if not any(t.state == TrialState.COMPLETE for t in trials):
             raise no_complete_child(sweep_name, children)
-        decision = begin_artifact(
-            index,
-            layout,
-            kind=STUDY_KIND,
-            stage=HPO_STAGE,
-            backbone=plan.backbone,
-            key=plan.key,
-            fingerprints=_fingerprints(plan, dataset),
-            lineage=[dataset.artifact_id],
-            config=config.model_dump(mode="json"),
-            run_mode="force_new",
-        )
+        decision = begin_study_artifact(index, layout, config, plan, dataset, run_mode="force_new")
         handle = decision.handle
         try:
             kept = handle.dir / CHILD_RESULTS_DIR
@@ -232,36 +177,21 @@ def _fill_study(
     console: Console,
 ) -> StudyOutcome:
     hpo = config.hpo
-    version = handle.manifest.variant
-    study_name = f"{plan.key}-v{version}"
     storage_url = default_storage_url(handle.dir)
-    folds = study_folds(dataset, k=hpo.k_folds, seed=config.data.split.seed, directory=handle.dir)
-    study = open_study(
-        study_name, storage_url, config=config, distributions=plan.distributions, create=True
-    )
-    attrs = study_attrs(
+    opened = open_artifact_study(
         config,
         plan,
-        artifact_id=handle.id,
-        artifact_dir=handle.dir,
+        handle,
+        dataset,
+        storage_url=storage_url,
         output_root=root,
-        dataset=dataset,
-        folds_fp=folds_fingerprint(folds),
-        version=version,
+        attrs={"nerp_azureml_sweep": str(sweep_job.name)},
     )
-    set_missing_attrs(study, {**attrs, "nerp_azureml_sweep": str(sweep_job.name)})
+    study, study_name = opened.study, opened.name
     study.add_trials(trials)
     best = best_trial_summary(study)
     assert best is not None  # record_sweep checked for a complete trial
     extra: dict[str, Any] = {
-        "study_name": study_name,
-        "storage_url": storage_url,
-        "storage_url_full": storage_url,
-        "budget": plan.budget,
-        "k_folds": hpo.k_folds,
-        "folds_file": FOLDS_FILE if hpo.k_folds > 1 else None,
-        "direction": hpo.direction,
-        "objective_metric": hpo.objective_metric,
         AZUREML_JOB_EXTRA: JobProvenance.of(sweep_job, TRIAL_OUTPUT).as_extra(),
         "best_trial": best,
         "best_backbone": best["params"].get(BACKBONE_PARAM) or plan.train_backbone,
@@ -269,27 +199,17 @@ def _fill_study(
         "best_trial_azureml_job": study.best_trial.user_attrs.get(AZUREML_CHILD_ATTR),
     }
     if hpo.refit:
-        extra.update(_refit_extra(config, plan, handle.dir, best, dataset, trainer, console))
+        console.print(
+            f"[bold]hpo[/] refitting trial {best['number']} on all CV documents (locally)"
+        )
+        refit_best(config, plan, dataset, handle.dir, best, trainer=trainer)
+        record = refit_done(handle.dir)
+        assert record is not None
+        extra.update(refit_extra(record, None))
     else:
         extra["refit_trial_number"] = None  # no checkpoint: selection must not assume one
-    report = write_study_report(study, handle.dir / REPORT_DIR)
-    extra["report"] = {
-        "trials_csv": report.trials_csv.relative_to(handle.dir).as_posix(),
-        "trials_json": report.trials_json.relative_to(handle.dir).as_posix(),
-        "best_trial": report.best_trial_json.relative_to(handle.dir).as_posix(),
-        "plots": {k: v.relative_to(handle.dir).as_posix() for k, v in report.plots.items()},
-    }
-    counts = count_trials(study)
-    manifest = handle.complete(
-        metrics={
-            "best_value": best["value"],
-            "best_cv_std": best.get("cv_std"),
-            "n_complete": counts.complete,
-            "n_pruned": counts.pruned,
-            "n_failed": counts.failed,
-        },
-        extra=extra,
-    )
+    report, metrics, counts = completion_record(study, handle.dir, best)
+    manifest = handle.complete(metrics=metrics, extra={**extra, **report})
     console.print(
         f"[bold]hpo[/] recorded sweep {sweep_job.name} as study {study_name}: best "
         f"{hpo.objective_metric} {best['value']:.4f} (trial {best['number']}); "

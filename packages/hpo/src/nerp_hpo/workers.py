@@ -33,9 +33,9 @@ from nerp_hpo.session import (
     ATTR_SPACE_FP,
     ATTR_TRACKING_URI,
     ATTR_VERSION,
+    OpenedStudy,
     StudySession,
     make_objective,
-    make_tracker,
     open_study,
     setup_tracking,
 )
@@ -130,36 +130,22 @@ def run_worker(
     tracking = config.tracking.enabled and parent_run_id is not None
     if tracking:
         setup_tracking(config, root, uri=attrs.get(ATTR_TRACKING_URI))
-    tracker = make_tracker(
-        config.model_copy(
-            update={"tracking": config.tracking.model_copy(update={"enabled": tracking})}
-        ),
+    session = StudySession.start(
+        config,
         plan,
-        study_name,
-        version,
-        {
+        OpenedStudy(study, study_name, storage_url, version, folds),
+        dataset,
+        work_dir=artifact_dir / TRIALS_DIR if shared else root / "hpo-workers" / slug(study_name),
+        output_root=root,
+        tags={
             "data_fp": dataset.data_fp,
             "artifact_id": attrs.get(ATTR_ARTIFACT_ID),
             "artifact_kind": STUDY_KIND,
             "variant": version,
         },
-        enabled=tracking,
+        tracking=tracking,
     )
-    tracker.parent_run_id = parent_run_id
-    work_dir = artifact_dir / TRIALS_DIR if shared else root / "hpo-workers" / slug(study_name)
-    session = StudySession(
-        config=config,
-        plan=plan,
-        study=study,
-        study_name=study_name,
-        storage_url=storage_url,
-        version=version,
-        dataset=dataset,
-        folds=folds,
-        work_dir=work_dir,
-        tracker=tracker,
-        output_root=root,
-    )
+    session.tracker.parent_run_id = parent_run_id
     budget = attrs.get(ATTR_BUDGET)
     budget = int(budget) if budget is not None else None
     if n_trials is not None:
