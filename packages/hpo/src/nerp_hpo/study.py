@@ -69,7 +69,7 @@ from nerp_hpo.session import (
 )
 from nerp_hpo.space import BACKBONE_PARAM
 from nerp_hpo.storage import STUDY_DB_NAME, default_storage_url, redact_url
-from nerp_hpo.trials import TrialCallback, TrialCounts, run_trials
+from nerp_hpo.trials import TrialCallback, TrialCounts, count_trials, run_trials
 from nerp_hpo.workers import run_worker
 from nerp_infra.artifacts import (
     MANIFEST_NAME,
@@ -304,7 +304,10 @@ def _run_owned_study(
         f"budget {plan.budget or 'by time'}, {hpo.k_folds} fold(s), sampler "
         f"{hpo.sampler.type}, pruner {hpo.pruner.type}"
     )
-    callbacks: list[TrialCallback] = [TrialProgress(console, budget=plan.budget, enabled=progress)]
+    shown = TrialProgress(
+        console, budget=plan.budget, enabled=progress, finished=count_trials(study).finished
+    )
+    callbacks: list[TrialCallback] = [shown]
     backup = _backup_callback(
         backup_root,
         root,
@@ -331,14 +334,15 @@ def _run_owned_study(
         if parent_run_id is not None:
             set_missing_attrs(study, {ATTR_PARENT_RUN: parent_run_id})
             handle.update_extra({"mlflow_parent_run_id": parent_run_id})
-        counts = run_trials(
-            study,
-            make_objective(session, trainer=trainer, progress=False),
-            budget=plan.budget,
-            timeout_s=hpo.timeout_s,
-            callbacks=callbacks,
-            wait_for_others=True,
-        )
+        with shown:
+            counts = run_trials(
+                study,
+                make_objective(session, trainer=trainer, progress=False),
+                budget=plan.budget,
+                timeout_s=hpo.timeout_s,
+                callbacks=callbacks,
+                wait_for_others=True,
+            )
         return _finish_study(
             session,
             handle,

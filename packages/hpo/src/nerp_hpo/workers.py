@@ -154,14 +154,17 @@ def run_worker(
     console.print(
         f"[bold]hpo[/] worker {me} joining study {study_name} ({redact_url(storage_url)})"
     )
-    counts = run_trials(
-        study,
-        make_objective(session, trainer=trainer, progress=False),
-        budget=budget,
-        timeout_s=config.hpo.timeout_s,
-        callbacks=[TrialProgress(console, budget=budget, enabled=progress)],
-        wait_for_others=False,
-    )
+    with TrialProgress(
+        console, budget=budget, enabled=progress, finished=count_trials(study).finished
+    ) as shown:
+        counts = run_trials(
+            study,
+            make_objective(session, trainer=trainer, progress=False),
+            budget=budget,
+            timeout_s=config.hpo.timeout_s,
+            callbacks=[shown],
+            wait_for_others=False,
+        )
     best = best_trial_summary(study)
     return StudyOutcome(
         artifact_id=str(attrs.get(ATTR_ARTIFACT_ID, "")),
