@@ -34,7 +34,9 @@ from nerp_infra.model_files import (
     ONNX_INT8_FILE,
     TOKENIZER_FILE,
     read_inference_settings,
+    write_inference_settings,
 )
+from nerp_infra.paths import backbone_component
 
 
 def test_package_holds_every_file_and_a_complete_manifest(
@@ -253,3 +255,24 @@ def test_run_conversion_registers_the_package_and_reuses_it(
     assert again.report is None and again.metrics == first.metrics
     engine = OnnxEngine.load(first.package_dir)
     assert engine.variant == "fp32" and engine.package.variants == ("fp32",)
+
+
+def test_a_package_is_filed_under_the_backbone_folder_every_stage_uses(
+    toy_artifact: Path, tmp_path: Path
+) -> None:
+    """A model trained from a local folder is filed by the folder's name (as training,
+    HPO and selection file it), not by the slug of its whole path."""
+    model = tmp_path / "model-artifact"
+    shutil.copytree(toy_artifact, model)
+    local_backbone = tmp_path / "checkpoints" / "My.MiniLM-L12"
+    settings = read_inference_settings(model / CHECKPOINT_DIR)
+    write_inference_settings(
+        model / CHECKPOINT_DIR, settings.model_copy(update={"backbone": str(local_backbone)})
+    )
+    config = ConversionConfig(quantize=False, parity=ParityConfig(n_samples=2))
+    result = run_conversion(model, output_root=tmp_path / "outputs", config=config)
+    assert result.package_dir.relative_to(tmp_path / "outputs").parts[:2] == (
+        "convert",
+        backbone_component(str(local_backbone)),
+    )
+    assert result.manifest.backbone == "My.MiniLM-L12"

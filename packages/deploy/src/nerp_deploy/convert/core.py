@@ -52,7 +52,12 @@ from nerp_infra.model_files import (
     TOKENIZER_FILE,
     write_inference_settings,
 )
-from nerp_infra.paths import DEFAULT_LAYOUT, OutputLayout, fingerprint_key, slug
+from nerp_infra.paths import (
+    DEFAULT_LAYOUT,
+    OutputLayout,
+    backbone_component,
+    fingerprint_key,
+)
 
 __all__ = [
     "CONVERT_STAGE",
@@ -356,10 +361,11 @@ def convert_checkpoint(
 
 
 def _backbone(checkpoint: ModelCheckpoint) -> str:
+    """The package's backbone folder: the model's, named as every stage names it."""
     name = checkpoint.settings.backbone or (
         checkpoint.manifest.backbone if checkpoint.manifest else ""
     )
-    return slug(name) if name else "unknown"
+    return backbone_component(name) if name else "unknown"
 
 
 def _versions() -> dict[str, str]:
