@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +16,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from nerp_infra.wordpiece import tiny_wordpiece
 from nerp_training.backbones import (
     BACKBONES,
     LINE_BREAK,
@@ -33,7 +30,6 @@ from nerp_training.backbones import (
     locate_backbone,
     minilm_model_dir,
     resolve_backbone,
-    tiny_wordpiece,
     train_tiny_tokenizer,
 )
 from nerp_training.backbones import minilm as minilm_module
@@ -205,31 +201,12 @@ def test_tiny_tokenizer_depends_only_on_text_content() -> None:
     assert first.backend_tokenizer.to_str() != other.backend_tokenizer.to_str()
 
 
-def test_tiny_wordpiece_is_identical_across_processes() -> None:
-    """The tokenizers trainer differed run to run (hash order); ours must not."""
-    script = (
-        "import hashlib, json, sys\n"
-        "from nerp_training.backbones.tiny import tiny_wordpiece\n"
-        "backend = tiny_wordpiece(json.loads(sys.argv[1]), vocab_size=150)\n"
-        "print(hashlib.sha256(backend.to_str().encode()).hexdigest())\n"
-        "print('transformers' in sys.modules, 'torch' in sys.modules)\n"
-    )
-    runs = [
-        subprocess.run(
-            [sys.executable, "-c", script, json.dumps(TEXTS)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.split("\n")
-        for _ in range(2)
-    ]
+def test_tiny_tokenizer_is_the_shared_wordpiece_for_transformers() -> None:
+    """The tiny backbone wraps nerp_infra's WordPiece (the one nerp-deploy's toy uses)."""
     here = tiny_wordpiece(TEXTS, vocab_size=150)
-    digests = {run[0] for run in runs} | {hashlib.sha256(here.to_str().encode()).hexdigest()}
-    assert len(digests) == 1
-    # resolving names and building the vocabulary stay free of torch and transformers
-    assert runs[0][1] == "False False"
     wrapped = train_tiny_tokenizer(TEXTS, vocab_size=150, max_length=MAX_LENGTH)
     assert wrapped.get_vocab() == here.get_vocab()
+    assert (wrapped.cls_token, wrapped.sep_token, wrapped.pad_token) == ("[CLS]", "[SEP]", "[PAD]")
 
 
 def test_tiny_tokenizer_round_trips_through_save_and_plain_tokenizers(

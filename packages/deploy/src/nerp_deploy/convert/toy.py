@@ -5,6 +5,10 @@ downloading weights or importing nerp-training. The model learns the synthetic d
 rule for a few dozen steps, which makes its predictions decisive: the int8 parity gate
 then measures quantisation error, not the argmax noise of near-zero random logits.
 
+Its tokenizer is the ``tiny`` backbone's (:mod:`nerp_infra.wordpiece`, shared with
+nerp-training); the BERT it sizes and the few dozen optimiser steps are its own, since
+nerp-deploy must not import nerp-training's backbones or trainer.
+
 Run as a module to write one: ``python -m nerp_deploy.convert.toy OUT_DIR``.
 """
 
@@ -16,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer
 from transformers import (
     AutoModelForTokenClassification,
     AutoTokenizer,
@@ -31,25 +35,9 @@ from nerp_deploy.convert.synthetic import ENTITY_TYPES, synthetic_documents
 from nerp_infra.artifacts.manifest import Manifest, new_artifact_id, write_manifest
 from nerp_infra.labels import IGNORE_INDEX, LabelScheme, encode_spans, plan_windows
 from nerp_infra.model_files import CHECKPOINT_DIR, InferenceSettings, write_inference_settings
+from nerp_infra.wordpiece import TOKEN_ROLES, tiny_wordpiece
 
 __all__ = ["build_toy_checkpoint"]
-
-_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-
-
-def _train_tokenizer(texts: list[str], vocab_size: int) -> Tokenizer:
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(_SPECIALS))
-    tokenizer.train_from_iterator(texts, trainer)
-    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    return tokenizer
 
 
 def _training_rows(
@@ -146,7 +134,9 @@ def build_toy_checkpoint(
     """Train a small NER model on synthetic resumes and write a model artifact to ``out_dir``.
 
     ``base_model`` (a local Hugging Face checkpoint, e.g. the packaged MiniLM) replaces
-    the random tiny BERT and its freshly trained WordPiece tokenizer. Returns ``out_dir``,
+    the random tiny BERT and its WordPiece tokenizer trained on synthetic resumes
+    (:func:`nerp_infra.wordpiece.tiny_wordpiece`, the tiny backbone's, so the same seed
+    gives the same tokenizer and model in every process). Returns ``out_dir``,
     which holds ``nerp.json`` (kind ``model``) and ``model/`` with ``inference.json``.
     """
     out = Path(out_dir)
@@ -162,15 +152,8 @@ def build_toy_checkpoint(
     fast: PreTrainedTokenizerBase
     if base_model is None:
         texts = [d.text for d in synthetic_documents(400, seed=seed + 7)]
-        tokenizer = _train_tokenizer(texts, vocab_size=400)
-        fast = PreTrainedTokenizerFast(
-            tokenizer_object=tokenizer,
-            unk_token="[UNK]",
-            pad_token="[PAD]",
-            cls_token="[CLS]",
-            sep_token="[SEP]",
-            mask_token="[MASK]",
-        )
+        tokenizer = tiny_wordpiece(texts, vocab_size=400)
+        fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, **TOKEN_ROLES)
         config = BertConfig(
             vocab_size=tokenizer.get_vocab_size(),
             hidden_size=hidden_size,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from nerp_infra.deprecation import deprecated_names
 from nerp_training.backbones.minilm import minilm_model_dir
 from nerp_training.backbones.registry import (
     BACKBONES,
@@ -22,7 +23,6 @@ from nerp_training.backbones.registry import (
 from nerp_training.backbones.tiny import (
     TinySettings,
     TinyShape,
-    tiny_wordpiece,
     train_tiny_tokenizer,
 )
 
@@ -68,12 +68,19 @@ __all__ = [
     "locate_backbone",
     "minilm_model_dir",
     "resolve_backbone",
-    "tiny_wordpiece",
     "train_tiny_tokenizer",
 ]
+
+
+_deprecated = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={"tiny_wordpiece": "nerp_infra.wordpiece:tiny_wordpiece"},
+)
 
 
 def __getattr__(name: str) -> object:
     if name in _FROM_BUILD:
         return getattr(importlib.import_module("nerp_training.backbones.build"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _deprecated(name)
