@@ -272,17 +272,12 @@ def _run_owned_study(
 ) -> StudyOutcome:
     hpo = config.hpo
     storage_url = storage_for(config, handle.manifest.extra, handle.dir)
-    tracking_uri = setup_tracking(config, root) if config.tracking.enabled else None
     opened = open_artifact_study(
-        config,
-        plan,
-        handle,
-        dataset,
-        storage_url=storage_url,
-        output_root=root,
-        attrs={ATTR_TRACKING_URI: tracking_uri},
+        config, plan, handle, dataset, storage_url=storage_url, output_root=root
     )
     study, study_name = opened.study, opened.name
+    tracking_uri = setup_tracking(config, root) if config.tracking.enabled else None
+    set_missing_attrs(study, {ATTR_TRACKING_URI: tracking_uri})
     session = StudySession.start(
         config,
         plan,
