@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -131,6 +131,18 @@ def _running(srv: Server) -> Iterator[Server]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def run_server(tmp_path: Path) -> Callable[[list[str]], contextlib.AbstractContextManager[Server]]:
+    """``with run_server(args) as srv:`` runs `nerp serve ARGS` (environment inherited) for
+    one block of a test."""
+    logs = iter(range(1_000))
+
+    def start(args: list[str]) -> contextlib.AbstractContextManager[Server]:
+        return _running(Server(args, tmp_path / f"server-{next(logs)}.log"))
+
+    return start
 
 
 @pytest.fixture(scope="session")

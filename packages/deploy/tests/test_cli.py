@@ -118,6 +118,7 @@ def test_convert_command_registers_package_and_logs_to_mlflow(
     package = Path(result.stdout.strip().splitlines()[-1])
     assert package.is_relative_to(root)
     assert "parity passed" in result.stderr and "export model.onnx" in result.stderr
+    assert "registered as models:/resume-ner/1" in result.stderr  # conversion.register_model
     manifest = read_manifest(package)
     assert manifest.status == "complete" and manifest.config["quantize"] is False
     assert ArtifactIndex(root).latest("onnx_package").id == manifest.id  # type: ignore[union-attr]

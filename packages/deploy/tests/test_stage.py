@@ -156,3 +156,60 @@ def test_job_input_must_be_a_model_folder(tmp_path: Path) -> None:
 
     with pytest.raises(AzureJobSpecError, match="not a model artifact folder"):
         write_conversion_job(load_experiment(None), tmp_path, model=tmp_path / "missing")
+
+
+def test_convert_stage_registers_and_sets_champion_for_the_selected_model(
+    toy_artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model trained from a selection is the champion: its package becomes a version of
+    the experiment's registered model (``resume-ner``) and gets ``@champion``; a rerun that
+    reuses the package keeps the same version."""
+    import mlflow
+
+    from nerp_infra.artifacts import Manifest, new_artifact_id
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root = tmp_path / "root"
+    selection_dir = root / "selection" / "all" / "sel" / "v1"
+    selection_dir.mkdir(parents=True)
+    selection = Manifest(
+        kind="selection",
+        id=new_artifact_id("selection"),
+        stage="select",
+        backbone="all",
+        key="sel",
+        variant=1,
+        status="complete",
+    )
+    write_manifest(selection_dir, selection)
+    index = ArtifactIndex(root)
+    index.register(selection, selection_dir)
+    target = root / "final_training" / "tiny-bert" / "toy" / "v1"
+    shutil.copytree(toy_artifact, target)
+    model = read_manifest(target).touched(stage="final_training", key="toy", lineage=[selection.id])
+    write_manifest(target, model)
+    index.register(model, target)
+
+    result = convert_stage(_context(root))
+    assert result.details["champion"] == "models:/resume-ner@champion -> version 1"
+    assert result.details["serve it"] == "nerp serve models:/resume-ner@champion --port 8000"
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    version = client.get_model_version_by_alias("resume-ner", "champion")
+    assert version.tags["nerp.artifact_id"] == result.artifact_ids[0]
+    assert f"selection:{selection.id}" in version.tags["nerp.ancestors"]
+    again = convert_stage(_context(root))
+    assert again.status == "reused" and again.details["registered"].endswith("(already)")
+    assert len(client.search_model_versions("name = 'resume-ner'")) == 1
+
+
+def test_convert_stage_does_not_register_with_tracking_off(
+    toy_artifact: Path, tmp_path: Path
+) -> None:
+    _register_final_model(toy_artifact, tmp_path)
+    ctx = _context(tmp_path)
+    ctx = StageContext(
+        **{**ctx.__dict__, "config": load_experiment(None, [*FAST, "tracking.enabled=false"])}
+    )
+    result = convert_stage(ctx)
+    assert "not registered" in result.details["registry"]
+    assert not (tmp_path / "mlflow.db").exists()

@@ -37,7 +37,18 @@ _CONTENT_TYPES = {
 }
 
 PackageArg = Annotated[
-    Path, typer.Argument(help="ONNX package directory (written by `nerp convert`).")
+    str,
+    typer.Argument(
+        help="ONNX package directory (written by `nerp convert`), or a registered model: "
+        "models:/NAME@ALIAS (e.g. models:/resume-ner@champion) or models:/NAME/VERSION."
+    ),
+]
+TrackingUriOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="MLflow tracking URI for models:/ (default: MLFLOW_TRACKING_URI, else the "
+        "SQLite database in the output root, outputs/mlflow.db)."
+    ),
 ]
 VariantOpt = Annotated[
     str | None,
@@ -62,6 +73,29 @@ def _variant(value: str | None) -> Literal["fp32", "int8"] | None:
     if value not in ("fp32", "int8"):
         raise _fail(f"--variant must be fp32 or int8, got {value!r}")
     return "fp32" if value == "fp32" else "int8"
+
+
+def _package_dir(package: str, tracking_uri: str | None) -> Path:
+    """A package folder as given, or the downloaded package of a ``models:/`` URI."""
+    from nerp_deploy.registry import is_model_uri, resolve_model_uri
+
+    if not is_model_uri(package):
+        return Path(package)
+    if tracking_uri is None and not os.environ.get("MLFLOW_TRACKING_URI"):
+        from nerp_infra.config import PathsConfig
+        from nerp_infra.platform import detect_platform
+        from nerp_infra.tracking import DEFAULT_DB_NAME
+
+        database = PathsConfig().resolve_root(detect_platform()) / DEFAULT_DB_NAME
+        if not database.is_file():
+            raise DeployError(
+                f"{package}: no MLflow tracking database at {database}; pass --tracking-uri "
+                "or set MLFLOW_TRACKING_URI"
+            )
+        tracking_uri = f"sqlite:///{database.as_posix()}"
+    return resolve_model_uri(
+        package, tracking_uri=tracking_uri or os.environ["MLFLOW_TRACKING_URI"]
+    )
 
 
 def _chunks(path: Path, size: int) -> Iterator[list[tuple[str, str]]]:
@@ -110,6 +144,7 @@ def predict(
     to_name: Annotated[
         str, typer.Option(help="label-studio: name of the <Text> tag of the labeling config.")
     ] = "text",
+    tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Predict entities with an ONNX package; one JSON line per document on stdout.
 
@@ -130,10 +165,11 @@ def predict(
             + (f" (got {', '.join(given)})" if given else "")
         )
     try:
-        engine = OnnxEngine.load(package, variant=_variant(variant), threads=threads)
+        folder = _package_dir(package, tracking_uri)
+        engine = OnnxEngine.load(folder, variant=_variant(variant), threads=threads)
         manifest = engine.package.manifest
         version = model_version or (
-            f"nerp:{manifest.id if manifest else package.resolve().name}:{engine.variant}"
+            f"nerp:{manifest.id if manifest else folder.resolve().name}:{engine.variant}"
         )
         writer = PredictionWriter(
             sys.stdout,
@@ -205,6 +241,7 @@ def serve(
         int, typer.Option(min=1, help="Most texts in one micro-batch.")
     ] = 16,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Serve an ONNX package over HTTP (FastAPI + uvicorn; OpenAPI at /openapi.json)."""
     try:
@@ -219,12 +256,13 @@ def serve(
     # a package that cannot serve (a truncated graph, a missing file) ends the command
     # with one line naming the file, instead of workers that crash and are restarted.
     try:
-        engine = OnnxEngine.load(package, variant=_variant(variant), threads=threads)
+        folder = _package_dir(package, tracking_uri)
+        engine = OnnxEngine.load(folder, variant=_variant(variant), threads=threads)
         engine.self_test()
     except DeployError as exc:
         raise _fail(str(exc)) from None
     settings = ServeSettings(
-        package=package.resolve(),
+        package=folder.resolve(),
         variant=_variant(variant),
         threads=threads,
         batch_size=batch_size,

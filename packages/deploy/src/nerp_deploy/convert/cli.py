@@ -7,7 +7,7 @@ the ``[convert]`` extra when run) even in a slim serving image.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from nerp_infra.config import (
     check_target,
     load_experiment_or_exit,
 )
+
+if TYPE_CHECKING:
+    from nerp_deploy.convert.core import ConversionResult
 
 __all__ = ["convert"]
 
@@ -94,6 +97,14 @@ def convert(
             help="Parity sample texts: a .jsonl/.json documents file (default: built-in)."
         ),
     ] = None,
+    champion: Annotated[
+        bool,
+        typer.Option(
+            "--champion",
+            help="Point the registered model's @champion alias at this package "
+            "(the pipeline does it for the selected champion).",
+        ),
+    ] = False,
 ) -> None:
     """Export to ONNX fp32, quantise to int8 and check parity against PyTorch.
 
@@ -110,7 +121,6 @@ def convert(
         import torch  # noqa: F401  (only to report a missing extra clearly)
 
         from nerp_deploy.convert.core import convert_checkpoint, run_conversion
-        from nerp_deploy.convert.tracking import log_package
     except ImportError:
         raise _missing_extra() from None
     from nerp_deploy.errors import DeployError
@@ -144,20 +154,7 @@ def convert(
                 sample_texts=texts,
                 console=console,
             )
-        if conversion.log_to_mlflow and result.report is not None:
-            if not cfg.tracking.enabled:
-                console.print("tracking.enabled is false: not logging to MLflow", highlight=False)
-            else:
-                try:
-                    run_id = log_package(
-                        result, output_root=root, tracking=cfg.tracking, naming=cfg.naming
-                    )
-                except ImportError as exc:
-                    raise DeployError(
-                        f"conversion.log_to_mlflow needs MLflow ({exc}); "
-                        "pip install 'nerp-deploy[convert,mlflow]'"
-                    ) from None
-                console.print(f"logged to MLflow run {run_id}", highlight=False)
+        _track(cfg, result, root=root, console=console, into_root=out is None, champion=champion)
     except (DeployError, DocumentError) as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
@@ -166,6 +163,60 @@ def convert(
             f"[green]parity passed:[/] {escape(result.report.summary())}", highlight=False
         )
     typer.echo(str(result.package_dir))
+
+
+def _track(
+    cfg: ExperimentConfig,
+    result: ConversionResult,
+    *,
+    root: Path,
+    console: Console,
+    into_root: bool,
+    champion: bool,
+) -> None:
+    """Register the package (into the output root only) and log the run, as configured."""
+    from nerp_deploy.convert.tracking import log_package
+    from nerp_deploy.errors import DeployError
+    from nerp_deploy.registry import CHAMPION_ALIAS, set_alias
+
+    conversion = cfg.conversion
+    register = conversion.register_model and into_root
+    log_files = conversion.log_to_mlflow and result.report is not None
+    if champion and not register:
+        why = "--out packages are not registered" if not into_root else "conversion.register_model"
+        raise DeployError(f"--champion needs a registered package ({why})")
+    if not (register or log_files):
+        return
+    if not cfg.tracking.enabled:
+        console.print("tracking.enabled is false: not registering or logging to MLflow")
+        if champion:
+            raise DeployError("--champion needs tracking.enabled (the MLflow registry)")
+        return
+    try:
+        logged = log_package(
+            result,
+            output_root=root,
+            tracking=cfg.tracking,
+            naming=cfg.naming,
+            register_as=cfg.name if register else None,
+            log_files=log_files,
+        )
+    except ImportError as exc:
+        if conversion.log_to_mlflow or champion:
+            raise DeployError(
+                f"MLflow is needed ({exc}); pip install 'nerp-deploy[convert,mlflow]'"
+            ) from None
+        console.print(f"not registered: MLflow is not installed ({exc})", highlight=False)
+        return
+    if logged.run_id is not None:
+        console.print(f"logged to MLflow run {logged.run_id}", highlight=False)
+    version = logged.version
+    if version is not None:
+        state = "registered" if version.created else "already registered"
+        console.print(f"{state} as {version.uri}", highlight=False)
+        if champion:
+            set_alias(version.name, version.version, CHAMPION_ALIAS)
+            console.print(f"models:/{version.name}@{CHAMPION_ALIAS} -> version {version.version}")
 
 
 def _platform() -> str:

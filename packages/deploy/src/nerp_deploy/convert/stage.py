@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING
 from nerp_deploy.errors import DeployError
 
 if TYPE_CHECKING:
+    from nerp_deploy.convert.core import ConversionResult
     from nerp_infra.pipeline import StageContext, StageResult
 
-__all__ = ["MODEL_KIND", "MODEL_STAGE", "convert_stage"]
+__all__ = ["MODEL_KIND", "MODEL_STAGE", "SELECTION_KIND", "convert_stage"]
 
 MODEL_KIND = "model"
 MODEL_STAGE = "final_training"
+SELECTION_KIND = "selection"
+"""A package whose lineage holds a selection is the champion's: it gets ``@champion``."""
 _STATUS = {"reuse": "reused", "resume": "resumed", "new": "done"}
 _DATASET_KIND = "dataset"
 _PARITY_SPLITS = ("validation.jsonl", "test.jsonl")
@@ -70,15 +73,11 @@ def convert_stage(ctx: StageContext) -> StageResult:
         sample_texts=_held_out_texts(ctx, model.id),
         console=ctx.console if ctx.progress else None,
     )
-    if config.log_to_mlflow and result.report is not None and ctx.config.tracking.enabled:
-        from nerp_deploy.convert.tracking import log_package
-
-        log_package(
-            result,
-            output_root=ctx.output_root,
-            tracking=ctx.config.tracking,
-            naming=ctx.config.naming,
-        )
+    details = {
+        "onnx package": str(result.package_dir),
+        "serve it": f"nerp serve {result.package_dir} --port 8000",
+    }
+    details.update(_track(ctx, result))
     metrics = result.manifest.metrics
     summary = f"{result.manifest.backbone} v{result.manifest.variant}"
     if "parity_int8_entity_f1" in metrics:
@@ -87,8 +86,47 @@ def convert_stage(ctx: StageContext) -> StageResult:
         status=_STATUS[result.action],  # type: ignore[arg-type]
         artifact_ids=(result.manifest.id,),
         summary=summary,
-        details={
-            "onnx package": str(result.package_dir),
-            "serve it": f"nerp serve {result.package_dir} --port 8000",
-        },
+        details=details,
     )
+
+
+def _track(ctx: StageContext, result: ConversionResult) -> dict[str, str]:
+    """Log and register the package; a champion's package (the selection in its lineage)
+    gets the ``@champion`` alias. Returns summary lines; nothing when tracking is off."""
+    config, tracking = ctx.config.conversion, ctx.config.tracking
+    if not tracking.enabled:
+        return {"registry": "tracking.enabled is false: package not registered"}
+    log_files = config.log_to_mlflow and result.report is not None
+    if not config.register_model and not log_files:
+        return {}
+    from nerp_deploy.convert.tracking import log_package
+    from nerp_deploy.registry import CHAMPION_ALIAS, set_alias
+
+    ancestors = [(a.manifest.kind, a.id) for a in ctx.index.lineage(result.manifest.id)]
+    try:
+        logged = log_package(
+            result,
+            output_root=ctx.output_root,
+            tracking=tracking,
+            naming=ctx.config.naming,
+            register_as=ctx.config.name if config.register_model else None,
+            log_files=log_files,
+            ancestors=ancestors,
+        )
+    except ImportError as exc:
+        if config.log_to_mlflow:
+            raise DeployError(
+                f"conversion.log_to_mlflow needs MLflow ({exc}); "
+                "pip install 'nerp-deploy[convert,mlflow]'"
+            ) from None
+        return {"registry": f"not registered: MLflow is not installed ({exc})"}
+    if logged.version is None:
+        return {}
+    version = logged.version
+    lines = {"registered": f"{version.uri}" + ("" if version.created else " (already)")}
+    if any(kind == SELECTION_KIND for kind, _ in ancestors):
+        set_alias(version.name, version.version, CHAMPION_ALIAS)
+        champion = f"models:/{version.name}@{CHAMPION_ALIAS}"
+        lines["champion"] = f"{champion} -> version {version.version}"
+        lines["serve it"] = f"nerp serve {champion} --port 8000"
+    return lines

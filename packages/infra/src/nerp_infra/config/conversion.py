@@ -34,3 +34,9 @@ class ConversionConfig(ConfigModel):
     parity: ParityConfig = Field(default_factory=ParityConfig)
     run_mode: RunMode = "reuse_if_exists"
     log_to_mlflow: bool = False
+    register_model: bool = Field(
+        default=True,
+        description="register the package as a version of the MLflow registered model named "
+        "after the experiment (`name`), with lineage tags; the pipeline points its @champion "
+        "alias at a champion's package. Needs tracking.enabled and MLflow installed",
+    )
