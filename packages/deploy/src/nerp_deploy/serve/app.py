@@ -28,7 +28,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,6 +38,7 @@ from nerp_deploy.engine import OnnxEngine
 from nerp_deploy.errors import InputError
 from nerp_deploy.extract import extract_text
 from nerp_deploy.serve.batcher import MicroBatcher
+from nerp_deploy.serve.page import demo_html
 from nerp_deploy.serve.settings import ServeSettings
 from nerp_infra.documents import Entity
 from nerp_infra.text import unencodable_reason
@@ -371,6 +372,12 @@ def create_app(settings: ServeSettings, *, engine: OnnxEngine | None = None) -> 
                 field=field,
                 status=413,
             )
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def demo_page() -> HTMLResponse:
+        """A self-contained page (no CDN, no build): paste text or upload PDF/DOCX, see the
+        entities highlighted by type with their scores."""
+        return HTMLResponse(demo_html())
 
     @app.get("/health", summary="Liveness, the model being served and the answering worker")
     def health() -> dict[str, Any]:
