@@ -103,7 +103,7 @@ def test_serve_refuses_a_bad_package_before_starting(tmp_path: Path) -> None:
 
 
 def test_convert_command_registers_package_and_logs_to_mlflow(
-    toy_artifact: Path, tmp_path: Path
+    toy_artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "outputs"
     result = nerp(
@@ -125,6 +125,9 @@ def test_convert_command_registers_package_and_logs_to_mlflow(
 
     import mlflow
 
+    # set_tracking_uri exports MLFLOW_TRACKING_URI; monkeypatch takes it back after the test,
+    # or later tests in this process would track (and register) into this store.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     (run,) = mlflow.search_runs(experiment_names=["nerp-convert"], output_format="list")
     assert run.data.tags["nerp.artifact_id"] == manifest.id

@@ -48,14 +48,16 @@ def registry(
 
     root = tmp_path_factory.mktemp("registry-root")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    logged = log_package(
-        conversion,
-        output_root=root,
-        tracking=TrackingConfig(uri=uri),
-        register_as=NAME,
-        log_files=False,
-        ancestors=[("model", "m-1"), ("dataset", "d-1")],
-    )
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("MLFLOW_TRACKING_URI", raising=False)  # the store is this one, not the user's
+        logged = log_package(
+            conversion,
+            output_root=root,
+            tracking=TrackingConfig(uri=uri),
+            register_as=NAME,
+            log_files=False,
+            ancestors=[("model", "m-1"), ("dataset", "d-1")],
+        )
     assert logged.version is not None and logged.version.created
     assert logged.version.version == "1"
     set_alias(NAME, "1", CHAMPION_ALIAS)

@@ -95,14 +95,18 @@ def resolve_model_uri(uri: str, *, tracking_uri: str, cache_dir: str | Path | No
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".v{number}-", dir=target.parent))
     try:
-        # models:/ goes through the registry URI, which download_artifacts does not take
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{ref.name}/{number}", dst_path=str(staging)
-        )
+        # The store is passed, never set: MLflow's setters are process-wide (and exported to
+        # the environment), so a later registration in this process would land in this
+        # store. The version's artifact location is asked directly, since MLflow resolves a
+        # models:/ URI through the global registry URI whatever download_artifacts is given.
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=client.get_model_version_download_uri(ref.name, number),
+            dst_path=str(staging),
+            tracking_uri=tracking_uri,
+        )  # the model folder (MLmodel at its top), inside staging
         try:
-            staging.rename(target)
+            Path(local).rename(target)
         except OSError:  # another process finished first: use its copy
             if not (target / "MLmodel").is_file():
                 raise
