@@ -22,6 +22,8 @@ logging.getLogger("nerp_training.final").info("a nerp info line")
 assert current_log_file() is None
 path = log_to(Path(sys.argv[1]))
 logging.getLogger("optuna.trial").warning("Trial 3 failed")
+from mlflow.utils.logging_utils import eprint
+eprint("Successfully registered model 'resume-ner'.")
 print(path)
 """
 
@@ -51,13 +53,19 @@ def test_library_messages_go_to_the_log_file_only(tmp_path: Path) -> None:
         "WARNING nerp_training.final: a nerp warning",
         "INFO nerp_training.final: a nerp info line",  # logged before the file was opened
         "WARNING optuna.trial: Trial 3 failed",
+        "INFO mlflow: Successfully registered model 'resume-ner'.",  # MLflow's own print
     ):
         assert line in logged
 
 
 def test_verbose_shows_library_messages_on_the_console_too(tmp_path: Path) -> None:
     stderr, log_file = _run(tmp_path, verbose=True)
-    for line in ("Creating initial MLflow database tables", "a library warning", "Trial 3 failed"):
+    for line in (
+        "Creating initial MLflow database tables",
+        "a library warning",
+        "Trial 3 failed",
+        "Successfully registered model",
+    ):
         assert line in stderr
         assert line in log_file.read_text()
 

@@ -10,16 +10,20 @@ The ``nerp`` host calls :func:`setup_console` once per process. From then on:
   deprecation warnings, unless ``verbose`` (``nerp --verbose``), which shows every record
   the log file gets;
 - the libraries are quietened through their own switches: ``HF_HUB_DISABLE_PROGRESS_BARS``
-  (Hugging Face Hub and transformers progress bars), ``MLFLOW_CONFIGURE_LOGGING=false``
-  (MLflow adds no stderr handler of its own), and the ``disable_default_handler`` /
-  ``enable_propagation`` switches of ``transformers.utils.logging`` and ``optuna.logging``,
-  applied when those modules are imported (nerp-infra never imports them itself).
+  (Hugging Face Hub and transformers progress bars), ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR``
+  (MLflow's download bars), ``MLFLOW_CONFIGURE_LOGGING=false`` (MLflow adds no stderr
+  handler of its own), and the ``disable_default_handler`` / ``enable_propagation``
+  switches of ``transformers.utils.logging`` and ``optuna.logging``, applied when those
+  modules are imported (nerp-infra never imports them itself). MLflow's direct prints
+  (``Successfully registered model``, ``Created version``) become records of the
+  ``mlflow`` logger.
 """
 
 from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import io
 import logging
 import os
 import sys
@@ -59,12 +63,16 @@ _MAX_PENDING = 10_000
 _DEPRECATION_CATEGORY = "NerpDeprecationWarning"
 
 # Environment switches the libraries read when they are imported; a value the user set wins.
-_QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+_QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 _ALWAYS_ENV = {"MLFLOW_CONFIGURE_LOGGING": "false"}
 
-# Logging modules of libraries that attach their own stderr handler; once imported, nerp
-# routes them to the root logger (and so to the log file) with the library's own switches.
-_LIBRARY_LOGGING_MODULES = ("transformers.utils.logging", "optuna.logging")
+# Logging modules of libraries that attach their own stderr handler or print to stderr;
+# once imported, nerp routes them to the root logger (and so to the log file).
+_LIBRARY_LOGGING_MODULES = (
+    "transformers.utils.logging",
+    "optuna.logging",
+    "mlflow.utils.logging_utils",
+)
 
 
 class _ConsoleFilter(logging.Filter):
@@ -153,8 +161,25 @@ class _State:
     finder: _RouteOnImport | None = None
 
 
+class _LoggerStream(io.TextIOBase):
+    """A text stream whose lines become INFO records of a logger."""
+
+    def __init__(self, logger: str) -> None:
+        self.logger = logging.getLogger(logger)
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.strip():
+                self.logger.info(line)
+        return len(text)
+
+
 def _route_library(module: ModuleType) -> None:
     """Send a library's records to the root logger instead of its own stderr handler."""
+    if module.__name__ == "mlflow.utils.logging_utils":
+        # eprint() writes to this stream (registration messages): make them records too.
+        module.MLFLOW_LOGGING_STREAM = _LoggerStream("mlflow")  # type: ignore[attr-defined]
+        return
     module.disable_default_handler()
     module.enable_propagation()
     if not _State.verbose and hasattr(module, "disable_progress_bar"):
