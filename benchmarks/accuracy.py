@@ -107,12 +107,16 @@ def score(docs: Sequence[Document], predictions: Sequence[Predicted]) -> EntityM
     return entity_metrics(gold, guess)
 
 
-def with_repeats(
-    docs: Sequence[Document], predictions: Sequence[Predicted], types: Sequence[str]
+def decoded(
+    docs: Sequence[Document],
+    predictions: Sequence[Predicted],
+    repeat_types: Sequence[str] = (),
+    merge_types: Sequence[str] = (),
 ) -> list[Predicted]:
-    """nerp's cached raw predictions decoded with ``model.repeat_types``, as the engine does."""
+    """nerp's cached raw predictions decoded with ``model.repeat_types`` and
+    ``model.merge_types``, in the engine's order."""
     from nerp_infra.documents import Entity
-    from nerp_infra.labels import propagate_repeats
+    from nerp_infra.labels import merge_lists, propagate_repeats
 
     out: list[Predicted] = []
     for doc, predicted in zip(docs, predictions, strict=True):
@@ -120,9 +124,9 @@ def with_repeats(
             Entity(text=doc.text[s:e], label=label, start=s, end=e, confidence=1.0)
             for s, e, label in predicted
         ]
-        out.append(
-            [(e.start, e.end, e.label) for e in propagate_repeats(doc.text, entities, types)]
-        )
+        entities = propagate_repeats(doc.text, entities, repeat_types)
+        entities = merge_lists(doc.text, entities, merge_types)
+        out.append([(e.start, e.end, e.label) for e in entities])
     return out
 
 
@@ -174,8 +178,11 @@ def run_nerp(train: list[Document], test: list[Document], recipe: Any, work: Pat
     )
     train_s = time.perf_counter() - started
     assert result.model_dir is not None
-    # Raw predictions are cached; model.repeat_types is applied when scoring (decoding only).
-    settings = read_inference_settings(result.model_dir).model_copy(update={"repeat_types": ()})
+    # Raw predictions are cached; model.repeat_types and merge_types are applied when scoring
+    # (decoding only, no retraining).
+    settings = read_inference_settings(result.model_dir).model_copy(
+        update={"repeat_types": (), "merge_types": ()}
+    )
     predictor = torch_predictor(result.model_dir, settings)
     started = time.perf_counter()
     entities = predictor.predict_batch([d.text for d in test], batch_size=16)
@@ -327,7 +334,7 @@ def settings_key(system: str, recipe: Any) -> str:
     """What a cached result depends on: nerp's recipe sections, or the peer's fixed recipe."""
     if system == "nerp":
         settings = {
-            "model": recipe.model.model_dump(mode="json", exclude={"repeat_types"}),
+            "model": recipe.model.model_dump(mode="json", exclude={"repeat_types", "merge_types"}),
             "train": recipe.train.model_dump(mode="json"),
             "final": recipe.final_training.train_on_validation,
         }
@@ -528,7 +535,10 @@ def main(argv: Sequence[str] | None = None) -> int:
           flush=True)  # fmt: skip
     rows: dict[str, list[dict]] = {s: [] for s in SYSTEMS}
     repeat_types = list(recipe.model.repeat_types)
-    raw: list[dict] = []  # nerp's folds before model.repeat_types, for the ablation line
+    merge_types = list(recipe.model.merge_types)
+    decoding = [f"repeat_types ({', '.join(repeat_types)})"] if repeat_types else []
+    decoding += [f"merge_types ({', '.join(merge_types)})"] if merge_types else []
+    raw: list[dict] = []  # nerp's folds before the decoding options, for the ablation line
     errors: dict[str, dict[str, dict[str, int]]] = {}
     for fold in folds:
         train, test = fold.select(docs)
@@ -566,9 +576,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             if key in results:
                 row = results[key]
-                if system == "nerp" and repeat_types and "predictions" in row:
+                if system == "nerp" and decoding and "predictions" in row:
                     raw.append(row)
-                    predicted = with_repeats(test, row["predictions"], repeat_types)
+                    predicted = decoded(test, row["predictions"], repeat_types, merge_types)
                     row = {**row, "predictions": predicted,
                            "metrics": _flat_metrics(score(test, predicted))}  # fmt: skip
                 rows[system].append(row)
@@ -585,7 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{counts}:\n")  # fmt: skip
     if raw:
         ablation = (
-            f"\nnerp without model.repeat_types ({', '.join(repeat_types)}): micro F1 "
+            f"\nnerp without model.{' and model.'.join(decoding)}: micro F1 "
             f"{_mean([r['metrics']['f1_micro'] for r in raw]):.3f}, macro "
             f"{_mean([r['metrics']['f1_macro'] for r in raw]):.3f} over {len(raw)} folds"
         )

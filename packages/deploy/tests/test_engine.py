@@ -203,3 +203,32 @@ def test_repeat_types_label_every_mention_of_a_found_entity(engine_int8: OnnxEng
     assert _keys(plain.predict(text)) == [(0, len(name), "NAME")]
     starts = [0, text.index(name, 1), text.rindex(name)]
     assert _keys(repeats.predict(text)) == [(s, s + len(name), "NAME") for s in starts]
+
+
+def test_merge_types_join_a_list_into_one_entity(engine_int8: OnnxEngine) -> None:
+    tokenizer = engine_int8.predictor.tokenizer
+    text = "Skills: python, docker\nsql"
+    offsets = tokenizer.encode([text])[0].offsets
+    labels = engine_int8.predictor.settings.labels
+
+    def each_skill_alone(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """A model that tags python, docker and sql as three SKILL entities."""
+        logits = np.zeros((*input_ids.shape, len(labels)), dtype=np.float32)
+        logits[..., 0] = 5.0
+        for word in ("python", "docker", "sql"):
+            start = text.index(word)
+            end = start + len(word)
+            inside = [i for i, (a, b) in enumerate(offsets) if start <= a < end and b <= end]
+            logits[:, inside[0] + 1, labels.index("B-SKILL")] = 10.0
+            for i in inside[1:]:
+                logits[:, i + 1, labels.index("I-SKILL")] = 10.0
+        return logits
+
+    settings = engine_int8.predictor.settings
+    plain = Predictor(tokenizer, settings, each_skill_alone)
+    lists = Predictor(
+        tokenizer, settings.model_copy(update={"merge_types": ("SKILL",)}), each_skill_alone
+    )
+    spans = [(text.index(w), text.index(w) + len(w), "SKILL") for w in ("python", "docker", "sql")]
+    assert _keys(plain.predict(text)) == spans
+    assert _keys(lists.predict(text)) == [(spans[0][0], spans[-1][1], "SKILL")]

@@ -191,3 +191,10 @@ def test_repeat_types_must_be_labels_of_the_data() -> None:
     assert config.model.repeat_types == ["LOCATION"]
     with pytest.raises(ValidationError, match=r"model.repeat_types: \['CITY'\] are not among"):
         ExperimentConfig.model_validate({"model": {"repeat_types": ["CITY"]}})
+
+
+def test_merge_types_must_be_labels_of_the_data() -> None:
+    config = ExperimentConfig.model_validate({"model": {"merge_types": ["SKILL"]}})
+    assert config.model.merge_types == ["SKILL"]
+    with pytest.raises(ValidationError, match=r"model.merge_types: \['TOOLS'\] are not among"):
+        ExperimentConfig.model_validate({"model": {"merge_types": ["TOOLS"]}})

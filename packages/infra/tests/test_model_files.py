@@ -47,3 +47,14 @@ def test_repeat_types_round_trip_and_are_left_out_of_the_file_when_empty(tmp_pat
     assert read_inference_settings(tmp_path).repeat_types == ("SKILL",)
     with pytest.raises(ValueError, match=r"repeat_types \['EMAIL'\] are not entity types"):
         InferenceSettings(labels=LABELS, max_length=64, stride=16, repeat_types=("EMAIL",))
+
+
+def test_merge_types_round_trip_and_are_left_out_of_the_file_when_empty(tmp_path: Path) -> None:
+    write_inference_settings(tmp_path, InferenceSettings(labels=LABELS, max_length=64, stride=16))
+    assert "merge_types" not in (tmp_path / INFERENCE_FILE).read_text()  # older engines read it
+    lists = InferenceSettings(labels=LABELS, max_length=64, stride=16, merge_types=("SKILL",))
+    write_inference_settings(tmp_path, lists)
+    assert read_inference_settings(tmp_path).merge_types == ("SKILL",)
+    assert "repeat_types" not in (tmp_path / INFERENCE_FILE).read_text()
+    with pytest.raises(ValueError, match=r"merge_types \['EMAIL'\] are not entity types"):
+        InferenceSettings(labels=LABELS, max_length=64, stride=16, merge_types=("EMAIL",))

@@ -19,6 +19,7 @@ from nerp_infra.labels import (
     TokenPredictions,
     WindowPrediction,
     decode_tags,
+    merge_lists,
     merge_window_predictions,
     propagate_repeats,
     tagged_tokens,
@@ -116,6 +117,8 @@ class Predictor:
             )
             if self.settings.repeat_types:
                 entities = propagate_repeats(enc.text, entities, self.settings.repeat_types)
+            if self.settings.merge_types:
+                entities = merge_lists(enc.text, entities, self.settings.merge_types)
             results.append(DocumentPrediction(enc, tokens, entities))
         return results
 

@@ -35,6 +35,9 @@ class InferenceSettings(BaseModel):
     repeat_types: tuple[str, ...] = Field(
         default=(), description="entity types copied to their other mentions after decoding"
     )
+    merge_types: tuple[str, ...] = Field(
+        default=(), description="entity types whose list neighbours are joined after decoding"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> InferenceSettings:
@@ -44,12 +47,13 @@ class InferenceSettings(BaseModel):
             )
         if not self.labels or self.labels[0] != "O":
             raise ValueError("labels must start with 'O'")
-        unknown = sorted(set(self.repeat_types) - set(self.entity_types))
-        if unknown:
-            raise ValueError(
-                f"repeat_types {unknown} are not entity types of the labels "
-                f"({', '.join(self.entity_types)})"
-            )
+        for field in ("repeat_types", "merge_types"):
+            unknown = sorted(set(getattr(self, field)) - set(self.entity_types))
+            if unknown:
+                raise ValueError(
+                    f"{field} {unknown} are not entity types of the labels "
+                    f"({', '.join(self.entity_types)})"
+                )
         return self
 
     @property
@@ -65,7 +69,7 @@ def write_inference_settings(directory: Path, settings: InferenceSettings) -> Pa
     """Write ``inference.json`` atomically (a crash never leaves half a file), mode 0644."""
     directory.mkdir(parents=True, exist_ok=True)
     # Left out when empty, so packages that do not use it stay readable by older engines.
-    empty = {"repeat_types"} if not settings.repeat_types else None
+    empty = {f for f in ("repeat_types", "merge_types") if not getattr(settings, f)} or None
     text = json.dumps(settings.model_dump(mode="json", exclude=empty), indent=2)
     return atomic_write(directory / INFERENCE_FILE, text)
 

@@ -73,13 +73,14 @@ class ExperimentConfig(ConfigModel):
         return name
 
     @model_validator(mode="after")
-    def _repeat_types_are_labels(self) -> ExperimentConfig:
-        unknown = [t for t in self.model.repeat_types if t not in self.data.labels]
-        if unknown:
-            raise ValueError(
-                f"model.repeat_types: {unknown} are not among data.labels "
-                f"({', '.join(self.data.labels)})"
-            )
+    def _decoding_types_are_labels(self) -> ExperimentConfig:
+        for field in ("repeat_types", "merge_types"):
+            unknown = [t for t in getattr(self.model, field) if t not in self.data.labels]
+            if unknown:
+                raise ValueError(
+                    f"model.{field}: {unknown} are not among data.labels "
+                    f"({', '.join(self.data.labels)})"
+                )
         return self
 
     @field_validator("stages")

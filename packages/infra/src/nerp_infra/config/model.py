@@ -50,6 +50,12 @@ class ModelConfig(ConfigModel):
         "found: the other occurrences of the same text in the document (see "
         "nerp_infra.labels.propagate_repeats); a decoding choice, no retraining",
     )
+    merge_types: list[str] = Field(
+        default_factory=list,
+        description="entity types whose neighbouring entities with only whitespace, commas "
+        "or semicolons between them become one (a whole skills list, as DataTurks marks "
+        "it; see nerp_infra.labels.merge_lists); a decoding choice, no retraining",
+    )
     tiny: TinyBackboneConfig = Field(default_factory=TinyBackboneConfig)
 
     @field_validator("backbone")

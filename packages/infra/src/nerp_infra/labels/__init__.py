@@ -15,6 +15,7 @@ from nerp_infra.labels.bio import (
     misaligned_spans,
     tagged_tokens,
 )
+from nerp_infra.labels.lists import merge_lists
 from nerp_infra.labels.repeats import propagate_repeats
 from nerp_infra.labels.scheme import IGNORE_INDEX, OUTSIDE, LabelScheme, split_tag
 from nerp_infra.labels.viterbi import is_valid_bio, viterbi_tags
@@ -38,6 +39,7 @@ __all__ = [
     "decode_tags",
     "encode_spans",
     "is_valid_bio",
+    "merge_lists",
     "merge_window_predictions",
     "misaligned_spans",
     "plan_windows",

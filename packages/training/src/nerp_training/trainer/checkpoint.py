@@ -67,6 +67,7 @@ def write_model_metadata(
         label_all_subtokens=model_config.label_all_subtokens,
         backbone=backbone,
         repeat_types=tuple(model_config.repeat_types),
+        merge_types=tuple(model_config.merge_types),
     )
     write_inference_settings(model_dir, settings)
     (model_dir / LABEL_MAP_FILE).write_text(
