@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ STUDY_DB_NAME = "optuna.db"
 
 _PASSWORD = re.compile(r"(://[^:/@]+:)[^@]+@")
 _SQLITE_TIMEOUT_S = 60
+_CREATE_ATTEMPTS = 5
 
 
 def default_storage_url(artifact_dir: Path) -> str:
@@ -125,20 +127,39 @@ def open_storage(
         engine_kwargs["connect_args"] = {"timeout": _SQLITE_TIMEOUT_S}
     else:
         engine_kwargs["pool_pre_ping"] = True
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        try:
-            return RDBStorage(
-                _with_driver(url),
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_interval_s,
-                grace_period=grace_period_s,
-                heartbeat_stale_trial_callback=stale_trial_callback,
-            )
-        except HpoError:
-            raise
-        except Exception as exc:
-            raise HpoError(f"cannot open study storage {redact_url(url)}: {exc}") from exc
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            try:
+                return RDBStorage(
+                    _with_driver(url),
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_interval_s,
+                    grace_period=grace_period_s,
+                    heartbeat_stale_trial_callback=stale_trial_callback,
+                )
+            except HpoError:
+                raise
+            except Exception as exc:
+                if attempt < _CREATE_ATTEMPTS and _lost_creation_race(exc):
+                    # Workers started together all create the schema of a new database;
+                    # the ones that lose find it made on the next try.
+                    time.sleep(0.1 * attempt)
+                    continue
+                raise HpoError(f"cannot open study storage {redact_url(url)}: {exc}") from exc
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _lost_creation_race(exc: Exception) -> bool:
+    """Another process created the tables or the version row first (or holds the lock)."""
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+
+    if isinstance(exc, IntegrityError):  # the version row, or a unique key of the schema
+        return True
+    message = str(exc).lower()  # SQLite: OperationalError; PostgreSQL: ProgrammingError
+    return isinstance(exc, DBAPIError) and (
+        "already exists" in message or "database is locked" in message
+    )
 
 
 def delete_study(study_name: str, storage: BaseStorage | str) -> None:
