@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nerp_infra.artifacts.kinds import CONVERT_STAGE, DATA_STAGE, HPO_STAGE, TRAIN_STAGE
 from nerp_infra.config import dump_config
 from nerp_infra.pipeline.stage import StageContext, StageResult
 
-NATIVE_AZUREML_STAGES = frozenset({"hpo", "train", "convert"})
+NATIVE_AZUREML_STAGES = frozenset({HPO_STAGE, TRAIN_STAGE, CONVERT_STAGE})
 """Stages whose distributions build their own Azure ML job."""
-LOCAL_STAGES = frozenset({"data"})
+LOCAL_STAGES = frozenset({DATA_STAGE})
 """Stages that run locally even on ``--target azureml`` (the dataset is uploaded from here)."""
 ENVIRONMENT_NAME = "nerp-pipeline"
 OUTPUT_NAME = "outputs"

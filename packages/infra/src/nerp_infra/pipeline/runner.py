@@ -10,6 +10,16 @@ from pathlib import Path
 from rich.console import Console
 
 from nerp_infra.artifacts import ArtifactIndex
+from nerp_infra.artifacts.kinds import (
+    BENCHMARK_STAGE,
+    CONVERT_STAGE,
+    DATA_STAGE,
+    EVALUATE_STAGE,
+    HPO_STAGE,
+    REPORT_STAGE,
+    SELECT_STAGE,
+    TRAIN_STAGE,
+)
 from nerp_infra.config import STAGES, ExperimentConfig
 from nerp_infra.console import log_to
 from nerp_infra.paths import OutputLayout
@@ -18,20 +28,21 @@ from nerp_infra.pipeline.azureml_stage import (
     NATIVE_AZUREML_STAGES,
     run_stage_on_azureml,
 )
+from nerp_infra.pipeline.inputs import RunArtifacts
 from nerp_infra.pipeline.stage import StageContext, StageFunction, StageResult, Target
 from nerp_infra.platform import detect_platform
 from nerp_infra.plugins import STAGES_GROUP, load_group
 
 # Which distribution provides each stage, so a missing one names what to install.
 STAGE_PROVIDERS = {
-    "data": "nerp-training",
-    "hpo": "nerp-hpo",
-    "select": "nerp-eval",
-    "train": "nerp-training",
-    "convert": "nerp-deploy[convert]",
-    "evaluate": "nerp-eval",
-    "benchmark": "nerp-eval",
-    "report": "nerp-eval",
+    DATA_STAGE: "nerp-training",
+    HPO_STAGE: "nerp-hpo",
+    SELECT_STAGE: "nerp-eval",
+    TRAIN_STAGE: "nerp-training",
+    CONVERT_STAGE: "nerp-deploy[convert]",
+    EVALUATE_STAGE: "nerp-eval",
+    BENCHMARK_STAGE: "nerp-eval",
+    REPORT_STAGE: "nerp-eval",
 }
 
 
@@ -164,6 +175,9 @@ def run_pipeline(
 ) -> PipelineReport:
     """Run the selected stages; a failure stops the run and names the stage.
 
+    Each stage's outputs are recorded in ``context.run``, so later stages consume what this
+    run produced (``context.upstream`` / ``context.input``) rather than the newest artifact.
+
     ``stages`` defaults to the installed ``nerp.stages`` entry points.
     """
     config = context.config
@@ -173,8 +187,10 @@ def run_pipeline(
     report = PipelineReport()
     plan = " → ".join(names)
     console.print(f"[bold]nerp pipeline[/] {config.name}: {plan}  (outputs: {context.output_root})")
+    context.run = RunArtifacts()
     for position, name in enumerate(names, start=1):
         context.force = name in force
+        context.stage = name
         label = f"[{position}/{len(names)}] {name:<9}"
         console.print(f"{label} [dim]running…[/]")
         started = time.perf_counter()
@@ -189,6 +205,7 @@ def run_pipeline(
             raise PipelineError(f"stage {name!r} failed: {exc}") from exc
         elapsed = time.perf_counter() - started
         report.results[name] = result
+        context.run.record(name, context.index, result.artifact_ids)
         report.durations_s[name] = elapsed
         colour = "green" if result.status in ("done", "resumed") else "cyan"
         console.print(
@@ -197,4 +214,5 @@ def run_pipeline(
             soft_wrap=True,
         )
     context.force = False
+    context.stage = ""
     return report

@@ -9,9 +9,10 @@ from typing import Any, Literal
 
 from rich.console import Console
 
-from nerp_infra.artifacts import ArtifactIndex
+from nerp_infra.artifacts import ArtifactIndex, IndexedArtifact
 from nerp_infra.config import ExperimentConfig, RunMode
 from nerp_infra.paths import OutputLayout
+from nerp_infra.pipeline.inputs import RunArtifacts, resolve_input
 
 StageStatus = Literal["done", "reused", "resumed", "submitted", "skipped"]
 Target = Literal["local", "azureml"]
@@ -21,8 +22,11 @@ Target = Literal["local", "azureml"]
 class StageContext:
     """What a stage needs to find its inputs and place its outputs.
 
-    Stages find inputs through ``index`` (never by guessing paths) and create artifacts under
-    ``layout``. ``force`` asks the stage to start a new variant (run mode ``force_new``).
+    Stages find inputs through :meth:`input` (this run's upstream outputs, then what the
+    config determines, never silently by recency) and create artifacts under ``layout``.
+    ``force`` asks the stage to start a new variant (run mode ``force_new``). ``stage`` is
+    the pipeline stage running now and ``run`` what earlier stages of this run produced;
+    the runner keeps both.
     """
 
     config: ExperimentConfig
@@ -35,9 +39,30 @@ class StageContext:
     dry_run: bool = False
     job_dir: Path | None = None
     progress: bool = True
+    stage: str = ""
+    run: RunArtifacts = field(default_factory=RunArtifacts)
 
     def run_mode(self, configured: RunMode) -> RunMode:
         return "force_new" if self.force else configured
+
+    def upstream(self, kind: str, stage: str | None = None) -> IndexedArtifact | None:
+        """The last ``kind`` artifact an earlier stage of this run (``stage``, if given)
+        produced; None in a stage run alone."""
+        return self.run.latest(kind, stage)
+
+    def input(self, kind: str, *, artifact_stage: str | None = None) -> IndexedArtifact | None:
+        """A complete ``kind`` input (of artifact stage ``artifact_stage``): this run's, else
+        the one descended from the experiment's dataset, else the newest, said on the
+        console (:func:`nerp_infra.pipeline.inputs.resolve_input`)."""
+        return resolve_input(
+            index=self.index,
+            config=self.config,
+            run=self.run,
+            kind=kind,
+            artifact_stage=artifact_stage,
+            consumer=self.stage or "stage",
+            console=self.console,
+        )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,85 @@
+"""The one registry of artifact kinds and stage names (ARCHITECTURE §3).
+
+Stages of different distributions meet only through artifacts, so the names they write
+into manifests and look up in the index must be the same strings everywhere; they are
+defined here once. The values are part of the on-disk layout
+(``<root>/<stage>/<backbone>/<key>/v<N>``) and of every existing manifest: never change one.
+
+Two families of stage names exist: the *pipeline* stage (what ``stages:`` in an experiment
+lists and ``--only`` takes, e.g. ``train``) and the *artifact* stage (the first folder of
+an artifact's path and ``Manifest.stage``, e.g. ``final_training``). They agree except for
+``train``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ARTIFACT_KINDS",
+    "BENCHMARK_KIND",
+    "BENCHMARK_STAGE",
+    "CONVERT_STAGE",
+    "DATASET_KIND",
+    "DATA_STAGE",
+    "EVALUATE_STAGE",
+    "EVALUATION_KIND",
+    "FINAL_TRAINING_STAGE",
+    "HPO_STAGE",
+    "MODEL_KIND",
+    "ONNX_PACKAGE_KIND",
+    "REPORT_KIND",
+    "REPORT_STAGE",
+    "SELECTION_KIND",
+    "SELECT_STAGE",
+    "STAGE_OUTPUTS",
+    "STUDY_KIND",
+    "TRAIN_STAGE",
+]
+
+# Artifact kinds (Manifest.kind).
+DATASET_KIND: Final = "dataset"
+STUDY_KIND: Final = "study"
+SELECTION_KIND: Final = "selection"
+MODEL_KIND: Final = "model"
+ONNX_PACKAGE_KIND: Final = "onnx_package"
+EVALUATION_KIND: Final = "evaluation"
+BENCHMARK_KIND: Final = "benchmark"
+REPORT_KIND: Final = "report"
+
+ARTIFACT_KINDS: Final = (
+    DATASET_KIND,
+    STUDY_KIND,
+    SELECTION_KIND,
+    MODEL_KIND,
+    ONNX_PACKAGE_KIND,
+    EVALUATION_KIND,
+    BENCHMARK_KIND,
+    REPORT_KIND,
+)
+
+# Pipeline stage names (experiment ``stages:``, ``--only``/``--from``), which are also the
+# artifact stage names except ``train``.
+DATA_STAGE: Final = "data"
+HPO_STAGE: Final = "hpo"
+SELECT_STAGE: Final = "select"
+TRAIN_STAGE: Final = "train"
+CONVERT_STAGE: Final = "convert"
+EVALUATE_STAGE: Final = "evaluate"
+BENCHMARK_STAGE: Final = "benchmark"
+REPORT_STAGE: Final = "report"
+
+# The artifact stage of the final model (the ``train`` pipeline stage writes it).
+FINAL_TRAINING_STAGE: Final = "final_training"
+
+STAGE_OUTPUTS: Final = {
+    DATA_STAGE: DATASET_KIND,
+    HPO_STAGE: STUDY_KIND,
+    SELECT_STAGE: SELECTION_KIND,
+    TRAIN_STAGE: MODEL_KIND,
+    CONVERT_STAGE: ONNX_PACKAGE_KIND,
+    EVALUATE_STAGE: EVALUATION_KIND,
+    BENCHMARK_STAGE: BENCHMARK_KIND,
+    REPORT_STAGE: REPORT_KIND,
+}
+"""The artifact kind each pipeline stage produces."""
