@@ -9,15 +9,12 @@ from pathlib import Path
 from nerp_eval.acquire import acquire_checkpoint
 from nerp_eval.errors import EvalError
 from nerp_eval.evaluation.run import EvaluationData
-from nerp_infra.artifacts import MANIFEST_NAME, ArtifactIndex, IndexedArtifact
+from nerp_infra.artifacts import MANIFEST_NAME, ArtifactIndex, IndexedArtifact, kinds
 from nerp_infra.config import TrackingConfig
+from nerp_infra.deprecation import deprecated_names
 from nerp_infra.documents import DocumentError, read_documents
 
 __all__ = [
-    "DATASET_KIND",
-    "FINAL_STAGE",
-    "MODEL_KIND",
-    "PACKAGE_KIND",
     "dataset_for",
     "evaluation_data",
     "final_model",
@@ -25,16 +22,29 @@ __all__ = [
     "package_for",
 ]
 
-MODEL_KIND = "model"
-FINAL_STAGE = "final_training"
-PACKAGE_KIND = "onnx_package"
-DATASET_KIND = "dataset"
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={
+        "DATASET_KIND": "nerp_infra.artifacts.kinds:DATASET_KIND",
+        "FINAL_STAGE": "nerp_infra.artifacts.kinds:FINAL_TRAINING_STAGE",
+        "MODEL_KIND": "nerp_infra.artifacts.kinds:MODEL_KIND",
+        "PACKAGE_KIND": "nerp_infra.artifacts.kinds:ONNX_PACKAGE_KIND",
+    },
+)
+
 SPLITS = ("train", "validation", "test")
 
 
 def final_model(index: ArtifactIndex) -> IndexedArtifact | None:
-    """The newest complete final-training model (any model artifact if none is staged so)."""
-    return index.latest(MODEL_KIND, stage=FINAL_STAGE) or index.latest(MODEL_KIND)
+    """The newest complete final-training model (any model artifact if none is staged so).
+
+    By recency alone: stages use ``StageContext.input`` instead, which prefers this run's
+    model and the experiment's own."""
+    return index.latest(kinds.MODEL_KIND, stage=kinds.FINAL_TRAINING_STAGE) or index.latest(
+        kinds.MODEL_KIND
+    )
 
 
 def package_for(index: ArtifactIndex, model_id: str) -> IndexedArtifact | None:
@@ -42,7 +52,7 @@ def package_for(index: ArtifactIndex, model_id: str) -> IndexedArtifact | None:
     packages = [
         child
         for child in index.children(model_id)
-        if child.manifest.kind == PACKAGE_KIND and child.status == "complete"
+        if child.manifest.kind == kinds.ONNX_PACKAGE_KIND and child.status == "complete"
     ]
     return packages[-1] if packages else None
 
@@ -51,9 +61,9 @@ def dataset_for(index: ArtifactIndex, artifact_id: str | None) -> IndexedArtifac
     """The dataset in an artifact's lineage, else the newest complete dataset."""
     if artifact_id is not None and artifact_id in index:
         for ancestor in index.lineage(artifact_id):
-            if ancestor.manifest.kind == DATASET_KIND and ancestor.status == "complete":
+            if ancestor.manifest.kind == kinds.DATASET_KIND and ancestor.status == "complete":
                 return ancestor
-    return index.latest(DATASET_KIND)
+    return index.latest(kinds.DATASET_KIND)
 
 
 def _from_dataset_dir(directory: Path, split: str) -> EvaluationData:
@@ -96,7 +106,7 @@ def evaluation_data(
         return EvaluationData.from_documents(docs, str(path))
     if str(ref) in index:
         found = index.get(str(ref))
-        if found.manifest.kind != DATASET_KIND:
+        if found.manifest.kind != kinds.DATASET_KIND:
             raise EvalError(f"artifact {ref} is a {found.manifest.kind}, not a dataset")
         return _from_dataset_dir(found.path, split)
     raise EvalError(
@@ -117,10 +127,10 @@ def model_or_package_path(
         raise EvalError(f"{ref}: no such folder, and no artifact with that id in {index.db_path}")
     found = index.get(str(ref))
     kind = found.manifest.kind
-    if kind == PACKAGE_KIND:
+    if kind == kinds.ONNX_PACKAGE_KIND:
         if not (found.path / MANIFEST_NAME).is_file():
             raise EvalError(f"ONNX package {ref}: its folder {found.path} is gone")
         return found.path
-    if kind in (MODEL_KIND, "study"):
+    if kind in (kinds.MODEL_KIND, kinds.STUDY_KIND):
         return acquire_checkpoint(str(ref), index=index, tracking=tracking).model_dir
     raise EvalError(f"artifact {ref} is a {kind}, not a model, study or ONNX package")

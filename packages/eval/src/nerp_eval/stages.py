@@ -1,8 +1,10 @@
 """Pipeline stages contributed by nerp-eval (``nerp.stages`` entry points):
 ``select``, ``evaluate``, ``benchmark`` and ``report``.
 
-Each finds its inputs through the artifact index, writes (or reuses) its own artifact and
-returns one key figure plus labelled detail lines for the pipeline's final summary.
+Each takes its inputs from the stages before it in this run (``StageContext.input``; run
+alone: the experiment's own artifacts, else the newest, said on the console), writes (or
+reuses) its own artifact and returns one key figure plus labelled detail lines for the
+pipeline's final summary.
 """
 
 from __future__ import annotations
@@ -11,11 +13,17 @@ from nerp_eval.benchmark.run import run_benchmark
 from nerp_eval.benchmark.texts import benchmark_texts
 from nerp_eval.errors import EvalError
 from nerp_eval.evaluation.run import EvaluationData, EvaluationRun, run_evaluation
-from nerp_eval.inputs import dataset_for, final_model, package_for
+from nerp_eval.inputs import dataset_for, package_for
 from nerp_eval.report.run import write_report
 from nerp_eval.selection.run import run_selection
 from nerp_eval.targets import InferenceTarget, resolve_targets
 from nerp_infra.artifacts import IndexedArtifact
+from nerp_infra.artifacts.kinds import (
+    DATASET_KIND,
+    FINAL_TRAINING_STAGE,
+    MODEL_KIND,
+    ONNX_PACKAGE_KIND,
+)
 from nerp_infra.config import Backend
 from nerp_infra.documents import Document
 from nerp_infra.paths import backbone_component
@@ -33,7 +41,7 @@ def _status(action: str) -> StageStatus:
 def select_stage(ctx: StageContext) -> StageResult:
     """Champion across the HPO studies of the current dataset (selection artifact)."""
     cfg = ctx.config
-    dataset = ctx.index.latest("dataset")
+    dataset = ctx.input(DATASET_KIND)
     result = run_selection(
         index=ctx.index,
         layout=ctx.layout,
@@ -60,16 +68,29 @@ def select_stage(ctx: StageContext) -> StageResult:
     )
 
 
-def _final_targets(
-    ctx: StageContext, backends: tuple[Backend, ...]
-) -> tuple[IndexedArtifact, list[InferenceTarget], list[str]]:
-    """The final model and its ONNX package as targets for ``backends``; notes on gaps."""
-    model = final_model(ctx.index)
+def _final_model(ctx: StageContext) -> IndexedArtifact:
+    """This run's final model (run alone: the experiment's, else the newest)."""
+    model = ctx.input(MODEL_KIND, artifact_stage=FINAL_TRAINING_STAGE) or ctx.input(MODEL_KIND)
     if model is None:
         raise EvalError(
             f"no complete model artifact in {ctx.output_root}; run the train stage first"
         )
-    package = package_for(ctx.index, model.id)
+    return model
+
+
+def _package(ctx: StageContext, model: IndexedArtifact) -> IndexedArtifact | None:
+    """The ONNX package this run converted from ``model``, else the newest one of it."""
+    package = ctx.upstream(ONNX_PACKAGE_KIND)
+    if package is not None and model.id in package.manifest.lineage:
+        return package
+    return package_for(ctx.index, model.id)
+
+
+def _final_targets(
+    ctx: StageContext, model: IndexedArtifact, backends: tuple[Backend, ...]
+) -> tuple[list[InferenceTarget], list[str]]:
+    """The final model and its ONNX package as targets for ``backends``; notes on gaps."""
+    package = _package(ctx, model)
     targets: list[InferenceTarget] = []
     notes: list[str] = []
     for backend in backends:
@@ -82,7 +103,7 @@ def _final_targets(
                 targets.extend(resolve_targets(package.path, (backend,)))
             except EvalError as exc:
                 notes.append(f"{backend}: {exc}")
-    return model, targets, notes
+    return targets, notes
 
 
 def _test_documents(
@@ -99,9 +120,10 @@ def _test_documents(
 def evaluate_stage(ctx: StageContext) -> StageResult:
     """Test-split scores of the final model's ONNX package (int8, else fp32) and of the
     PyTorch model itself, so a conversion loss shows next to the original."""
-    model, targets, notes = _final_targets(ctx, ("onnx_int8", "torch"))
+    model = _final_model(ctx)
+    targets, notes = _final_targets(ctx, model, ("onnx_int8", "torch"))
     if not any(t.backend == "onnx_int8" for t in targets):
-        _, fp32, _ = _final_targets(ctx, ("onnx_fp32",))
+        fp32, _ = _final_targets(ctx, model, ("onnx_fp32",))
         targets = fp32 + targets
     if not targets:
         raise EvalError(f"nothing to evaluate: {'; '.join(notes)}")
@@ -150,7 +172,8 @@ def benchmark_stage(ctx: StageContext) -> StageResult:
     """Latency of the final model on torch and of its ONNX package (fp32, int8), on the
     same test texts and threads."""
     cfg = ctx.config.benchmark
-    model, targets, notes = _final_targets(ctx, tuple(cfg.backends))
+    model = _final_model(ctx)
+    targets, notes = _final_targets(ctx, model, tuple(cfg.backends))
     if not targets:
         raise EvalError(f"nothing to benchmark: {'; '.join(notes)}")
     dataset = dataset_for(ctx.index, model.id)

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nerp_infra.artifacts import ArtifactIndex
+from nerp_infra.artifacts.kinds import DATASET_KIND, FINAL_TRAINING_STAGE
 from nerp_infra.azureml import AzureJobSpecError
 from nerp_infra.config import ExperimentConfig, dump_config
 from nerp_infra.tags import REGISTRY
-from nerp_training.final.sources import FINAL_STAGE, plan_training
+from nerp_training.final.sources import plan_training
 
 if TYPE_CHECKING:
     from nerp_infra.pipeline import StageContext, StageResult
@@ -118,7 +119,7 @@ def build_training_job(
         inputs["dataset"] = dataset if str(dataset).startswith("azureml:") else Path(dataset)
     tags = REGISTRY.build(
         defaults=False,
-        stage=FINAL_STAGE,
+        stage=FINAL_TRAINING_STAGE,
         backbone=config.model.backbone,
         lineage=lineage or None,
     )
@@ -194,8 +195,8 @@ def run_training_job(ctx: StageContext, dataset_dir: Path | None = None) -> Stag
     """The ``train`` stage on ``--target azureml``: write the job (dry run), or submit it and
     record the model it made in the local index.
 
-    The dataset is ``dataset_dir`` (an artifact folder), else the newest complete dataset
-    artifact in the output root (the ``data`` stage runs before ``train``).
+    The dataset is ``dataset_dir`` (an artifact folder), else the one this run's ``data``
+    stage produced (run alone: the experiment's, else the newest, said on the console).
     """
     from nerp_infra.artifacts import read_manifest
     from nerp_infra.pipeline import StageResult
@@ -203,7 +204,7 @@ def run_training_job(ctx: StageContext, dataset_dir: Path | None = None) -> Stag
     if dataset_dir is not None:
         dataset_fp = read_manifest(dataset_dir).fingerprints.get("data_fp")
     else:
-        found = ctx.index.latest("dataset", status="complete")
+        found = ctx.input(DATASET_KIND)
         dataset_dir = found.path if found is not None else None
         dataset_fp = found.manifest.fingerprints.get("data_fp") if found is not None else None
     if ctx.dry_run:

@@ -1,6 +1,7 @@
 """The pipeline's ``convert`` stage (``nerp.stages`` entry point).
 
-Converts the newest complete final-training model in the output root; the package lands
+Converts the model this run's ``train`` stage produced (run alone: the newest model trained
+on the experiment's own dataset, else the newest, said on the console); the package lands
 under ``convert/<backbone>/<conv key>/v<N>`` with the model in its lineage, where the
 evaluate and benchmark stages find it.
 """
@@ -10,19 +11,27 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nerp_deploy.errors import DeployError
+from nerp_infra.artifacts import kinds
+from nerp_infra.deprecation import deprecated_names
 
 if TYPE_CHECKING:
     from nerp_deploy.convert.core import ConversionResult
     from nerp_infra.pipeline import StageContext, StageResult
 
-__all__ = ["MODEL_KIND", "MODEL_STAGE", "SELECTION_KIND", "convert_stage"]
+__all__ = ["convert_stage"]
 
-MODEL_KIND = "model"
-MODEL_STAGE = "final_training"
-SELECTION_KIND = "selection"
-"""A package whose lineage holds a selection is the champion's: it gets ``@champion``."""
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={
+        "MODEL_KIND": "nerp_infra.artifacts.kinds:MODEL_KIND",
+        "MODEL_STAGE": "nerp_infra.artifacts.kinds:FINAL_TRAINING_STAGE",
+        "SELECTION_KIND": "nerp_infra.artifacts.kinds:SELECTION_KIND",
+    },
+)
+
 _STATUS = {"reuse": "reused", "resume": "resumed", "new": "done"}
-_DATASET_KIND = "dataset"
 _PARITY_SPLITS = ("validation.jsonl", "test.jsonl")
 
 
@@ -35,7 +44,7 @@ def _held_out_texts(ctx: StageContext, model_id: str) -> list[str] | None:
     from nerp_infra.documents import read_documents
 
     for artifact in ctx.index.lineage(model_id):
-        if artifact.manifest.kind != _DATASET_KIND:
+        if artifact.manifest.kind != kinds.DATASET_KIND:
             continue
         texts = [
             doc.text
@@ -51,10 +60,11 @@ def convert_stage(ctx: StageContext) -> StageResult:
     """ONNX fp32 + int8 with the parity gate, or the Azure ML job on ``--target azureml``."""
     from nerp_infra.pipeline import StageResult
 
-    model = ctx.index.latest(MODEL_KIND, stage=MODEL_STAGE, status="complete")
+    model = ctx.input(kinds.MODEL_KIND, artifact_stage=kinds.FINAL_TRAINING_STAGE)
     if model is None:
         raise DeployError(
-            f"no complete model artifact (kind {MODEL_KIND!r}, stage {MODEL_STAGE!r}) in "
+            f"no complete model artifact (kind {kinds.MODEL_KIND!r}, "
+            f"stage {kinds.FINAL_TRAINING_STAGE!r}) in "
             f"{ctx.output_root}; run the train stage first"
         )
     if ctx.target == "azureml":
@@ -124,7 +134,8 @@ def _track(ctx: StageContext, result: ConversionResult) -> dict[str, str]:
         return {}
     version = logged.version
     lines = {"registered": f"{version.uri}" + ("" if version.created else " (already)")}
-    if any(kind == SELECTION_KIND for kind, _ in ancestors):
+    # A package whose lineage holds a selection is the champion's: it gets ``@champion``.
+    if any(kind == kinds.SELECTION_KIND for kind, _ in ancestors):
         set_alias(version.name, version.version, CHAMPION_ALIAS)
         champion = f"models:/{version.name}@{CHAMPION_ALIAS}"
         lines["champion"] = f"{champion} -> version {version.version}"

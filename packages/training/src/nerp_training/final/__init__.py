@@ -2,9 +2,6 @@
 
 from nerp_infra.deprecation import deprecated_names
 from nerp_training.final.sources import (
-    FINAL_STAGE,
-    MODEL_KIND,
-    SELECTION_KIND,
     SOURCES,
     Champion,
     FinalTrainingError,
@@ -19,10 +16,7 @@ from nerp_training.final.workflow import (
 )
 
 __all__ = [
-    "FINAL_STAGE",
     "HISTORY_FILE",
-    "MODEL_KIND",
-    "SELECTION_KIND",
     "SOURCES",
     "Champion",
     "FinalTrainingError",
@@ -37,5 +31,10 @@ __getattr__ = deprecated_names(
     __name__,
     since="0.2.0",
     removed_in="0.3.0",
-    names={"backbone_component": "nerp_infra.paths:backbone_component"},
+    names={
+        "backbone_component": "nerp_infra.paths:backbone_component",
+        "FINAL_STAGE": "nerp_infra.artifacts.kinds:FINAL_TRAINING_STAGE",
+        "MODEL_KIND": "nerp_infra.artifacts.kinds:MODEL_KIND",
+        "SELECTION_KIND": "nerp_infra.artifacts.kinds:SELECTION_KIND",
+    },
 )

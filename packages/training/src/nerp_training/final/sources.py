@@ -1,7 +1,8 @@
 """Where the final model's settings come from: ``scratch``, ``best_selected``, ``final_training``.
 
-``best_selected`` reads the newest complete ``selection`` artifact (written by
-``nerp select`` in nerp-eval). The fields read from its manifest are::
+``best_selected`` reads the ``selection`` artifact it is given (the pipeline passes the one
+its ``select`` stage produced), else the newest complete one (written by ``nerp select``
+in nerp-eval). The fields read from its manifest are::
 
     extra["champion"] = {
         "backbone": str,                 # model.backbone of the champion
@@ -25,14 +26,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nerp_infra.artifacts import ArtifactIndex
+from nerp_infra.artifacts import ArtifactIndex, IndexedArtifact, kinds
 from nerp_infra.config import ExperimentConfig, ModelConfig, TrainConfig
+from nerp_infra.deprecation import deprecated_names
 from nerp_infra.model_files import CHECKPOINT_DIR
 
 __all__ = [
-    "FINAL_STAGE",
-    "MODEL_KIND",
-    "SELECTION_KIND",
     "SOURCES",
     "Champion",
     "FinalTrainingError",
@@ -41,9 +40,17 @@ __all__ = [
     "read_champion",
 ]
 
-MODEL_KIND = "model"
-FINAL_STAGE = "final_training"
-SELECTION_KIND = "selection"
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={
+        "FINAL_STAGE": "nerp_infra.artifacts.kinds:FINAL_TRAINING_STAGE",
+        "MODEL_KIND": "nerp_infra.artifacts.kinds:MODEL_KIND",
+        "SELECTION_KIND": "nerp_infra.artifacts.kinds:SELECTION_KIND",
+    },
+)
+
 SOURCES = ("scratch", "best_selected", "final_training")
 
 
@@ -76,9 +83,18 @@ class TrainingPlan:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-def read_champion(index: ArtifactIndex) -> Champion:
-    """The champion of the newest complete selection artifact, checked field by field."""
-    found = index.latest(SELECTION_KIND, status="complete")
+def read_champion(index: ArtifactIndex, selection_id: str | None = None) -> Champion:
+    """The champion of selection artifact ``selection_id`` (default: the newest complete
+    one), checked field by field."""
+    found: IndexedArtifact | None
+    if selection_id is not None:
+        found = index.get(selection_id)
+        if found.manifest.kind != kinds.SELECTION_KIND:
+            raise FinalTrainingError(
+                f"artifact {selection_id} is a {found.manifest.kind}, not a selection"
+            )
+    else:
+        found = index.latest(kinds.SELECTION_KIND, status="complete")
     if found is None:
         raise FinalTrainingError(
             f"final_training.source is 'best_selected' but {index.root} holds no complete "
@@ -124,7 +140,7 @@ def _champion_train(config: ExperimentConfig, champion: Champion) -> TrainConfig
 
 
 def _previous_model(config: ExperimentConfig, index: ArtifactIndex) -> TrainingPlan:
-    found = index.latest(MODEL_KIND, stage=FINAL_STAGE, status="complete")
+    found = index.latest(kinds.MODEL_KIND, stage=kinds.FINAL_TRAINING_STAGE, status="complete")
     if found is None:
         raise FinalTrainingError(
             f"final_training.source is 'final_training' but {index.root} holds no complete "
@@ -154,15 +170,23 @@ def _previous_model(config: ExperimentConfig, index: ArtifactIndex) -> TrainingP
     )
 
 
-def plan_training(config: ExperimentConfig, source: str, index: ArtifactIndex) -> TrainingPlan:
-    """Resolve ``source`` into settings; ``final_training.overrides`` apply on top of all."""
+def plan_training(
+    config: ExperimentConfig,
+    source: str,
+    index: ArtifactIndex,
+    *,
+    selection_id: str | None = None,
+) -> TrainingPlan:
+    """Resolve ``source`` into settings; ``final_training.overrides`` apply on top of all.
+
+    ``selection_id`` names the selection ``best_selected`` reads (default: the newest)."""
     overrides = config.final_training
     if source == "scratch":
         return TrainingPlan(
             source=source, model=config.model, train=overrides.train_config(config.train)
         )
     if source == "best_selected":
-        champion = read_champion(index)
+        champion = read_champion(index, selection_id)
         lineage = [champion.selection_id]
         if champion.study_artifact_id:
             lineage.append(champion.study_artifact_id)

@@ -49,6 +49,7 @@ from nerp_infra.artifacts import (
     begin_artifact,
     check_run_mode,
 )
+from nerp_infra.artifacts.kinds import FINAL_TRAINING_STAGE, MODEL_KIND
 from nerp_infra.config import ExperimentConfig
 from nerp_infra.fingerprints import exec_fp, short, spec_fp
 from nerp_infra.model_files import CHECKPOINT_DIR
@@ -65,8 +66,6 @@ from nerp_training.final.refit_reuse import (
     link_checkpoint,
 )
 from nerp_training.final.sources import (
-    FINAL_STAGE,
-    MODEL_KIND,
     SOURCES,
     FinalTrainingError,
     TrainingPlan,
@@ -194,11 +193,14 @@ def _pinned_variant(
             f"final_training.variant {variant} pins an existing variant but run_mode is "
             "force_new; unset variant to allocate a new one"
         )
-    found = index.find(MODEL_KIND, stage=FINAL_STAGE, backbone=backbone, key=key, variant=variant)
+    found = index.find(
+        MODEL_KIND, stage=FINAL_TRAINING_STAGE, backbone=backbone, key=key, variant=variant
+    )
     if not found:
         raise FinalTrainingError(
-            f"final_training.variant {variant}: no model artifact {FINAL_STAGE}/{backbone}/{key}/"
-            f"v{variant} exists; unset variant to let run_mode choose"
+            f"final_training.variant {variant}: no model artifact "
+            f"{FINAL_TRAINING_STAGE}/{backbone}/{key}/v{variant} exists; "
+            "unset variant to let run_mode choose"
         )
     artifact = found[0]
     if artifact.manifest.fingerprints != fingerprints:
@@ -241,9 +243,11 @@ def _mlflow_run(
         "variant": manifest.variant,
     }
     if "{version}" in config.naming.final_training:
-        fields["version"] = index.reserve_run_name(f"{FINAL_STAGE}-{backbone}-{manifest.key}")
+        fields["version"] = index.reserve_run_name(
+            f"{FINAL_TRAINING_STAGE}-{backbone}-{manifest.key}"
+        )
     tags = build_tags(
-        stage=FINAL_STAGE,
+        stage=FINAL_TRAINING_STAGE,
         backbone=backbone,
         data_fp=fps["data_fp"],
         spec_fp=fps["spec_fp"],
@@ -257,7 +261,7 @@ def _mlflow_run(
     with tracked_stage(
         config.tracking,
         root,
-        stage=FINAL_STAGE,
+        stage=FINAL_TRAINING_STAGE,
         name=config.naming.render("final_training", **fields),
         tags=tags,
         run_key=manifest.id,
@@ -362,6 +366,7 @@ def run_final_training(
     callbacks: Sequence[TrainerCallback] = (),
     dataset_dir: Path | None = None,
     console: Console | None = None,
+    selection_id: str | None = None,
 ) -> FinalTrainingOutcome:
     """Train (or reuse, or resume) the final model for ``config``.
 
@@ -369,8 +374,9 @@ def run_final_training(
     ``output_root`` defaults to ``paths`` for the detected platform. ``callbacks`` are
     extra Trainer callbacks (single process only). ``dataset_dir`` trains on that dataset
     artifact (e.g. a folder mounted into an Azure ML job) instead of preparing one from
-    ``config.data`` in the output root. ``console`` gets the one line saying whether
-    the HPO refit was reused (the log gets it always).
+    ``config.data`` in the output root. ``selection_id`` is the selection artifact
+    ``best_selected`` reads (default: the newest complete one). ``console`` gets the one
+    line saying whether the HPO refit was reused (the log gets it always).
     """
     final = config.final_training
     chosen_source = source or final.source
@@ -395,7 +401,7 @@ def run_final_training(
         dataset = prepare_dataset(
             config.data, index=index, layout=layout, run_mode="reuse_if_exists"
         )
-    plan = plan_training(config, chosen_source, index)
+    plan = plan_training(config, chosen_source, index, selection_id=selection_id)
     resolve_backbone(plan.model.backbone)  # an unusable backbone fails before any artifact
     backbone = backbone_component(plan.model.backbone)
     fingerprints, precision = _fingerprints(
@@ -417,7 +423,7 @@ def run_final_training(
             index,
             layout,
             kind=MODEL_KIND,
-            stage=FINAL_STAGE,
+            stage=FINAL_TRAINING_STAGE,
             backbone=backbone,
             key=key,
             fingerprints=fingerprints,

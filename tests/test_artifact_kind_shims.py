@@ -1,0 +1,32 @@
+"""Kind and stage constants that moved to nerp_infra.artifacts.kinds still import from
+their old modules, warn with the new name, and are the same objects."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from nerp_infra.artifacts import kinds
+from nerp_infra.deprecation import NerpDeprecationWarning
+
+MOVED = [
+    ("nerp_deploy.convert.stage", "MODEL_KIND", "MODEL_KIND"),
+    ("nerp_deploy.convert.stage", "MODEL_STAGE", "FINAL_TRAINING_STAGE"),
+    ("nerp_deploy.convert.stage", "SELECTION_KIND", "SELECTION_KIND"),
+    ("nerp_eval.inputs", "DATASET_KIND", "DATASET_KIND"),
+    ("nerp_eval.inputs", "FINAL_STAGE", "FINAL_TRAINING_STAGE"),
+    ("nerp_eval.inputs", "MODEL_KIND", "MODEL_KIND"),
+    ("nerp_eval.inputs", "PACKAGE_KIND", "ONNX_PACKAGE_KIND"),
+    ("nerp_training.final.sources", "FINAL_STAGE", "FINAL_TRAINING_STAGE"),
+    ("nerp_training.final.sources", "MODEL_KIND", "MODEL_KIND"),
+    ("nerp_training.final.sources", "SELECTION_KIND", "SELECTION_KIND"),
+    ("nerp_training.final", "FINAL_STAGE", "FINAL_TRAINING_STAGE"),
+]
+
+
+@pytest.mark.parametrize(("module", "old", "new"), MOVED)
+def test_moved_kind_names_warn_and_are_the_registry_values(module: str, old: str, new: str) -> None:
+    imported = importlib.import_module(module)
+    with pytest.warns(NerpDeprecationWarning, match=rf"nerp_infra\.artifacts\.kinds\.{new}"):
+        assert getattr(imported, old) is getattr(kinds, new)
