@@ -24,20 +24,18 @@ __all__ = ["RunArtifacts", "experiment_dataset", "resolve_input"]
 
 @dataclass
 class RunArtifacts:
-    """Artifacts the stages of this run produced, in order, with the stage that made each."""
+    """Artifacts the stages of this run produced, in order."""
 
-    produced: list[tuple[str, IndexedArtifact]] = field(default_factory=list)
+    produced: list[IndexedArtifact] = field(default_factory=list)
 
-    def record(self, stage: str, index: ArtifactIndex, artifact_ids: Iterable[str]) -> None:
+    def record(self, index: ArtifactIndex, artifact_ids: Iterable[str]) -> None:
         """Note a stage's outputs; ids not in the index (a submitted job's) are skipped."""
-        for artifact_id in artifact_ids:
-            if artifact_id in index:
-                self.produced.append((stage, index.get(artifact_id)))
+        self.produced.extend(index.get(i) for i in artifact_ids if i in index)
 
-    def latest(self, kind: str, stage: str | None = None) -> IndexedArtifact | None:
-        """The last artifact of ``kind`` (from pipeline stage ``stage``) made in this run."""
-        for made_by, artifact in reversed(self.produced):
-            if artifact.manifest.kind == kind and stage in (None, made_by):
+    def latest(self, kind: str, artifact_stage: str | None = None) -> IndexedArtifact | None:
+        """The last artifact of ``kind`` (written by stage ``artifact_stage``) of this run."""
+        for artifact in reversed(self.produced):
+            if artifact.manifest.kind == kind and artifact_stage in (None, artifact.manifest.stage):
                 return artifact
         return None
 
@@ -73,8 +71,8 @@ def resolve_input(
     """This run's newest ``kind``; else the newest one descended from the experiment's
     dataset (or that dataset itself); else the newest in the index, with one console line
     naming it. None when the index holds none."""
-    found = run.latest(kind)
-    if found is not None and artifact_stage in (None, found.manifest.stage):
+    found = run.latest(kind, artifact_stage)
+    if found is not None:
         return found
     dataset = experiment_dataset(index, config)
     if dataset is not None:

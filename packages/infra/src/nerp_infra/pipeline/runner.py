@@ -205,7 +205,7 @@ def run_pipeline(
             raise PipelineError(f"stage {name!r} failed: {exc}") from exc
         elapsed = time.perf_counter() - started
         report.results[name] = result
-        context.run.record(name, context.index, result.artifact_ids)
+        context.run.record(context.index, result.artifact_ids)
         report.durations_s[name] = elapsed
         colour = "green" if result.status in ("done", "resumed") else "cyan"
         console.print(

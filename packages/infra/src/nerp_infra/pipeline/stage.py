@@ -45,10 +45,10 @@ class StageContext:
     def run_mode(self, configured: RunMode) -> RunMode:
         return "force_new" if self.force else configured
 
-    def upstream(self, kind: str, stage: str | None = None) -> IndexedArtifact | None:
-        """The last ``kind`` artifact an earlier stage of this run (``stage``, if given)
-        produced; None in a stage run alone."""
-        return self.run.latest(kind, stage)
+    def upstream(self, kind: str, artifact_stage: str | None = None) -> IndexedArtifact | None:
+        """The last ``kind`` artifact (of artifact stage ``artifact_stage``) an earlier stage
+        of this run produced; None in a stage run alone."""
+        return self.run.latest(kind, artifact_stage)
 
     def input(self, kind: str, *, artifact_stage: str | None = None) -> IndexedArtifact | None:
         """A complete ``kind`` input (of artifact stage ``artifact_stage``): this run's, else
