@@ -13,6 +13,7 @@ from nerp_infra.labels import (
     is_valid_bio,
     probabilities_to_tags,
     tagged_tokens,
+    viterbi_batch,
     viterbi_tags,
 )
 
@@ -96,3 +97,38 @@ def test_is_valid_bio() -> None:
     assert is_valid_bio(["B-NAME", "I-NAME", "O", "B-EMAIL", None, "I-EMAIL"])
     assert not is_valid_bio(["O", "I-NAME"])
     assert not is_valid_bio(["B-NAME", "I-EMAIL"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    windows=st.lists(
+        st.tuples(_rows, st.lists(st.booleans(), min_size=5, max_size=5), st.booleans()),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_a_batch_of_padded_windows_decodes_like_each_window_alone(
+    windows: list[tuple[list[list[float]], list[bool], bool]],
+) -> None:
+    # Windows of different lengths share one padded array; padding is untagged and its
+    # probabilities (here: a confident I-EMAIL that would break any path) must not matter.
+    width = max(len(rows) for rows, _, _ in windows)
+    pad = _row(I_EMAIL=0.96)
+    probabilities = [rows + [pad] * (width - len(rows)) for rows, _, _ in windows]
+    tagged = [marks[: len(rows)] + [False] * (width - len(rows)) for rows, marks, _ in windows]
+    ids, confidences = viterbi_batch(
+        probabilities, SCHEME, tagged=tagged, continues=[c for _, _, c in windows]
+    )
+    for index, (rows, marks, continues) in enumerate(windows):
+        alone = viterbi_tags(rows, SCHEME, tagged=marks[: len(rows)], continues=continues)
+        assert [SCHEME.labels[i] for i in ids[index, : len(rows)]] == alone.tags
+        assert confidences[index, : len(rows)].tolist() == pytest.approx(alone.confidences)
+
+
+def test_batch_input_errors_name_the_problem() -> None:
+    with pytest.raises(ValueError, match=r"expected \(windows, tokens, 5\)"):
+        viterbi_batch([[[0.5, 0.5]]], SCHEME)
+    with pytest.raises(ValueError, match=r"probabilities\[0\]\[1\] peaks at 3.0"):
+        viterbi_batch([[_row(O=1.0), [3.0, 0, 0, 0, 0]]], SCHEME)
+    with pytest.raises(ValueError, match="tagged has shape"):
+        viterbi_batch([[_row(O=1.0)]], SCHEME, tagged=[[True, False]])

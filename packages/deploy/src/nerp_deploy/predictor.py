@@ -23,7 +23,7 @@ from nerp_infra.labels import (
     merge_window_predictions,
     propagate_repeats,
     tagged_tokens,
-    viterbi_tags,
+    viterbi_batch,
 )
 from nerp_infra.model_files import InferenceSettings
 
@@ -87,19 +87,29 @@ class Predictor:
             )
             for enc in encoded
         ]
+        labels = self.scheme.labels
         for batch in self.tokenizer.batches(encoded, windows, batch_size):
             probs = softmax(self.run_batch(batch))
             start = batch.content_start
+            width = max(window.size for window in batch.windows)
+            mask = np.zeros((len(batch.windows), width), dtype=bool)
             for row, window in enumerate(batch.windows):
-                stop = start + window.size
-                tags, confidences = viterbi_tags(
-                    probs[row, start:stop].tolist(),
-                    self.scheme,
-                    tagged=tagged[window.doc][window.start : window.end],
-                    continues=window.start > 0,
-                )
+                mask[row, : window.size] = tagged[window.doc][window.start : window.end]
+            ids, confidences = viterbi_batch(
+                probs[:, start : start + width],
+                self.scheme,
+                tagged=mask,
+                continues=[window.start > 0 for window in batch.windows],
+            )
+            for row, window in enumerate(batch.windows):
+                tags: list[str | None] = [labels[i] for i in ids[row, : window.size].tolist()]
                 per_doc[window.doc].append(
-                    WindowPrediction(window.start, window.end, tags, confidences)
+                    WindowPrediction(
+                        window.start,
+                        window.end,
+                        tags,
+                        confidences[row, : window.size].tolist(),
+                    )
                 )
         results = []
         for enc, doc_windows in zip(encoded, per_doc, strict=True):

@@ -18,7 +18,7 @@ from nerp_infra.labels.bio import (
 from nerp_infra.labels.lists import merge_lists
 from nerp_infra.labels.repeats import propagate_repeats
 from nerp_infra.labels.scheme import IGNORE_INDEX, OUTSIDE, LabelScheme, split_tag
-from nerp_infra.labels.viterbi import is_valid_bio, viterbi_tags
+from nerp_infra.labels.viterbi import is_valid_bio, viterbi_batch, viterbi_tags
 from nerp_infra.labels.windows import (
     TokenPredictions,
     WindowPrediction,
@@ -47,5 +47,6 @@ __all__ = [
     "propagate_repeats",
     "split_tag",
     "tagged_tokens",
+    "viterbi_batch",
     "viterbi_tags",
 ]

@@ -297,8 +297,9 @@ def decode_tags(
         prefix, entity_type = split_tag(tag)
         score = [] if probs is None else [probs[unit.token]]
         if entity_type is None:
-            close()
-            current = None
+            if current is not None:
+                close()
+                current = None
         elif prefix == "I" and current is not None and current[0] == entity_type:
             current[3].extend(score)
             current = (entity_type, current[1], unit.end, current[3])

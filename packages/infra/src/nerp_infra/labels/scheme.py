@@ -7,6 +7,7 @@ fingerprint, so its dictionary form is canonical (same scheme, same JSON).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["IGNORE_INDEX", "OUTSIDE", "LabelScheme", "split_tag"]
@@ -18,6 +19,7 @@ IGNORE_INDEX = -100
 _PREFIXES = ("B", "I")
 
 
+@lru_cache(maxsize=4096)  # a scheme has a few dozen tags; decoding splits one per token
 def split_tag(tag: str) -> tuple[str, str | None]:
     """``"B-NAME"`` -> ``("B", "NAME")``, ``"O"`` -> ``("O", None)``; anything else is an error."""
     if tag == OUTSIDE:

@@ -9,7 +9,10 @@ decode with it, from the same probabilities.
 
 The BIO rule only restricts ``I-X`` to follow its own type, so the recursion needs no
 transition matrix: ``O`` and ``B-X`` take the best previous score, ``I-X`` the better of
-the previous ``B-X`` and ``I-X``. That is O(tokens x labels), fast in pure Python.
+the previous ``B-X`` and ``I-X``. Where the per-token best tags already form a valid
+sequence they *are* the best valid one (every allowed transition costs nothing), so only
+windows with a broken transition run the recursion, and all of those together: one numpy
+step per token position across the windows of a batch, not one Python loop per window.
 
 Only tagged tokens take part (first sub-tokens of words when the model was trained on
 those alone): untrained sub-token outputs must not constrain the path. Untagged tokens
@@ -18,30 +21,141 @@ keep their most probable tag, which the decoder never reads.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-from nerp_infra.labels.scheme import OUTSIDE, LabelScheme, split_tag
-from nerp_infra.labels.windows import TokenPredictions, probabilities_to_tags
+import numpy as np
+import numpy.typing as npt
 
-__all__ = ["is_valid_bio", "viterbi_tags"]
+from nerp_infra.labels.scheme import OUTSIDE, LabelScheme, split_tag
+from nerp_infra.labels.windows import TokenPredictions
+
+__all__ = ["is_valid_bio", "viterbi_batch", "viterbi_tags"]
 
 _FLOOR = 1e-12  # log(0) is -inf; a floor keeps every valid path comparable
-_LOG_FLOOR = math.log(_FLOOR)
 
 
-def _transitions(scheme: LabelScheme) -> list[int | None]:
-    """For each label id, the id of the ``B-`` that an ``I-`` may continue (None: any)."""
+def _continued(scheme: LabelScheme) -> npt.NDArray[np.int64]:
+    """For each label id, the id of the ``B-`` that an ``I-`` may continue (-1: none)."""
     ids = scheme.label2id
-    allowed: list[int | None] = []
+    allowed = []
     for label in scheme.labels:
         prefix, entity_type = split_tag(label)
-        allowed.append(ids[f"B-{entity_type}"] if prefix == "I" else None)
-    return allowed
+        allowed.append(ids[f"B-{entity_type}"] if prefix == "I" else -1)
+    return np.asarray(allowed, dtype=np.int64)
+
+
+def _checked(probabilities: npt.ArrayLike, scheme: LabelScheme) -> npt.NDArray[np.float64]:
+    array = np.asarray(probabilities, dtype=np.float64)
+    n_labels = len(scheme.labels)
+    if array.ndim != 3 or array.shape[-1] != n_labels:
+        raise ValueError(
+            f"probabilities have shape {array.shape}; expected (windows, tokens, {n_labels}) "
+            f"for the label scheme's {n_labels} labels"
+        )
+    if array.size:
+        peaks = array.max(axis=-1)
+        bad = ~((peaks >= 0.0) & (peaks <= 1.0))  # NaN fails both
+        if bad.any():
+            window, token = (int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"probabilities[{window}][{token}] peaks at {float(peaks[window, token])!r}, not a "
+                "probability; apply softmax to logits first"
+            )
+    return array
+
+
+def viterbi_batch(
+    probabilities: npt.ArrayLike,
+    scheme: LabelScheme,
+    *,
+    tagged: npt.ArrayLike | None = None,
+    continues: Sequence[bool] | npt.ArrayLike | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The best valid BIO label ids of many windows at once, and each chosen label's probability.
+
+    ``probabilities`` is ``(windows, tokens, labels)`` in ``scheme.labels`` order (softmax
+    output; pad short windows with any probabilities and mark the padding untagged).
+    ``tagged`` ``(windows, tokens)`` marks the tokens that carry tags (default: all);
+    ``continues[w]`` says window ``w`` starts inside a document, after tokens it cannot see,
+    so it may open with ``I-X`` (an entity crossing the window's left edge).
+    """
+    probs = _checked(probabilities, scheme)
+    n_windows, n_tokens, n_labels = probs.shape
+    mask = (
+        np.ones((n_windows, n_tokens), dtype=bool)
+        if tagged is None
+        else np.asarray(tagged, dtype=bool)
+    )
+    if mask.shape != (n_windows, n_tokens):
+        raise ValueError(
+            f"tagged has shape {mask.shape} but the probabilities are for "
+            f"{n_windows} windows of {n_tokens} tokens"
+        )
+    opens = (
+        np.zeros(n_windows, dtype=bool)
+        if continues is None
+        else np.asarray(continues, dtype=bool).reshape(n_windows)
+    )
+    ids = probs.argmax(axis=-1)
+    continued = _continued(scheme)
+    inside = np.flatnonzero(continued >= 0)
+    begins = continued[inside]
+
+    # Tagged tokens moved to the front of each window, in order: the recursion then runs
+    # over positions 0..k-1 of every window, padding after the last tagged token.
+    counts = mask.sum(axis=1)
+    order = np.argsort(~mask, axis=1, kind="stable")
+    width = int(counts.max(initial=0))
+    order = order[:, :width]
+    steps = np.arange(width)[None, :] < counts[:, None]
+    rows = np.arange(n_windows)[:, None]
+    greedy = ids[rows, order]
+
+    # Valid already? An I-X must follow B-X or I-X (or open a continued window).
+    head_inside = continued[greedy[:, 0]] >= 0 if width else np.zeros(n_windows, dtype=bool)
+    broken = head_inside & ~opens & (counts > 0)
+    if width > 1:
+        previous, current = greedy[:, :-1], greedy[:, 1:]
+        wanted = continued[current]
+        bad = (wanted >= 0) & (previous != wanted) & (previous != current) & steps[:, 1:]
+        broken |= bad.any(axis=1)
+
+    chosen = ids.copy()
+    todo = np.flatnonzero(broken)
+    if todo.size:
+        log = np.log(np.maximum(probs[todo[:, None], order[todo]], _FLOOR))
+        live = steps[todo]
+        score = log[:, 0].copy()
+        score[~opens[todo][:, None] & (continued >= 0)[None, :]] = -np.inf
+        back = np.empty((todo.size, width, n_labels), dtype=np.int64)
+        identity = np.arange(n_labels)
+        line = np.arange(todo.size)
+        for step in range(1, width):
+            emit = log[:, step]
+            best = score.argmax(axis=1)
+            pointers = np.repeat(best[:, None], n_labels, axis=1)
+            new = score[line, best][:, None] + emit
+            from_begin = score[:, begins] >= score[:, inside]
+            new[:, inside] = (
+                np.where(from_begin, score[:, begins], score[:, inside]) + emit[:, inside]
+            )
+            pointers[:, inside] = np.where(from_begin, begins[None, :], inside[None, :])
+            keep = live[:, step]
+            back[:, step] = np.where(keep[:, None], pointers, identity[None, :])
+            score = np.where(keep[:, None], new, score)
+        path = np.empty((todo.size, width), dtype=np.int64)
+        path[:, -1] = score.argmax(axis=1)
+        for step in range(width - 1, 0, -1):
+            path[:, step - 1] = back[line, step, path[:, step]]
+        for index, window in enumerate(todo):
+            n = counts[window]
+            chosen[window, order[window, :n]] = path[index, :n]
+    confidences = np.minimum(1.0, np.take_along_axis(probs, chosen[..., None], axis=-1)[..., 0])
+    return chosen, confidences
 
 
 def viterbi_tags(
-    probabilities: Sequence[Sequence[float]],
+    probabilities: Sequence[Sequence[float]] | npt.ArrayLike,
     scheme: LabelScheme,
     *,
     tagged: Sequence[bool] | None = None,
@@ -54,55 +168,26 @@ def viterbi_tags(
     sequence starts inside a document, after tokens it cannot see, so it may open with
     ``I-X`` (an entity crossing the window's left edge); otherwise it may not.
     """
-    greedy = probabilities_to_tags(probabilities, scheme)  # also checks the rows
-    n = len(probabilities)
+    rows = np.asarray(probabilities, dtype=np.float64)
+    n_labels = len(scheme.labels)
+    if rows.size == 0:
+        return TokenPredictions([], [])
+    if rows.ndim != 2 or rows.shape[1] != n_labels:
+        width = rows.shape[1] if rows.ndim == 2 else "?"
+        raise ValueError(
+            f"probabilities rows have {width} values but the label scheme has {n_labels} labels"
+        )
+    n = rows.shape[0]
     if tagged is not None and len(tagged) != n:
         raise ValueError(f"tagged has {len(tagged)} entries but there are {n} probability rows")
-    positions = [i for i in range(n) if tagged is None or tagged[i]]
-    if not positions:
-        return greedy
+    ids, confidences = viterbi_batch(
+        rows[None],
+        scheme,
+        tagged=None if tagged is None else [list(tagged)],
+        continues=[continues],
+    )
     labels = scheme.labels
-    continues_from = _transitions(scheme)
-    # (I-X, B-X) id pairs: the only labels whose best predecessor is not the overall best
-    inside = [(j, b) for j, b in enumerate(continues_from) if b is not None]
-    n_labels = len(labels)
-    log = math.log
-
-    def logs(row: Sequence[float]) -> list[float]:
-        return [log(p) if p > _FLOOR else _LOG_FLOOR for p in row]
-
-    first = logs(probabilities[positions[0]])
-    score = [
-        -math.inf if continues_from[j] is not None and not continues else first[j]
-        for j in range(n_labels)
-    ]
-    back: list[list[int]] = []
-    # Plain lists, max() and list.index() run in C: this loop is most of the Python time
-    # of a prediction, once per tagged token.
-    for position in positions[1:]:
-        emit = logs(probabilities[position])
-        best_score = max(score)
-        pointers = [score.index(best_score)] * n_labels
-        new = [best_score + e for e in emit]
-        for j, b in inside:
-            if score[b] >= score[j]:
-                pointers[j] = b
-                new[j] = score[b] + emit[j]
-            else:
-                pointers[j] = j
-                new[j] = score[j] + emit[j]
-        back.append(pointers)
-        score = new
-    path = [score.index(max(score))]
-    for pointers in reversed(back):
-        path.append(pointers[path[-1]])
-    path.reverse()
-    tags = list(greedy.tags)
-    confidences = list(greedy.confidences)
-    for position, label_id in zip(positions, path, strict=True):
-        tags[position] = labels[label_id]
-        confidences[position] = min(1.0, float(probabilities[position][label_id]))
-    return TokenPredictions(tags, confidences)
+    return TokenPredictions([labels[i] for i in ids[0].tolist()], confidences[0].tolist())
 
 
 def is_valid_bio(tags: Sequence[str | None]) -> bool:
