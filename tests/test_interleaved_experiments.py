@@ -1,9 +1,11 @@
-"""Two experiments sharing one output root each convert and evaluate their own model.
+"""Two experiments sharing one output root each convert, evaluate, benchmark and report
+their own model.
 
-Experiment A prepares data and trains, then experiment B does, then A converts and
-evaluates in a run of its own (``--from convert``), then B. Before stages consumed what
-this run produced (or, run alone, what their experiment's config determines), A's
-convert took the newest model in the root — B's. The lineage in the manifests and the
+Experiment A prepares data and trains, then experiment B does, then A converts,
+evaluates, benchmarks and reports in a run of its own (``--from convert``), then B, then
+A reports alone. Before stages consumed what this run produced (or, run alone, what their
+experiment's config determines), A's convert took the newest model in the root — B's —
+and a report showed the newest package. The lineage in the manifests and the
 index says which model and dataset each package and evaluation came from.
 
 Real stages at toy sizes: synthetic resumes, a tiny BERT trained one epoch, a real ONNX
@@ -13,12 +15,14 @@ export and onnxruntime evaluation; tracking off.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 from rich.console import Console
 
 from nerp_infra.artifacts import ArtifactIndex, IndexedArtifact, read_manifest
 from nerp_infra.artifacts.kinds import (
+    BENCHMARK_KIND,
     DATASET_KIND,
     EVALUATION_KIND,
     MODEL_KIND,
@@ -29,7 +33,12 @@ from nerp_infra.pipeline import PipelineReport, run_pipeline
 from nerp_infra.pipeline.runner import open_context
 
 TINY = (
-    "stages=[data,train,convert,evaluate]",
+    "stages=[data,train,convert,evaluate,benchmark,report]",
+    "benchmark.backends=[onnx_fp32]",
+    "benchmark.batch_sizes=[1]",
+    "benchmark.warmup=1",
+    "benchmark.iterations=2",
+    "benchmark.n_texts=2",
     "data.synthetic.n_documents=24",
     "model.max_length=64",
     "model.stride=8",
@@ -73,6 +82,8 @@ def test_each_experiment_converts_and_evaluates_its_own_model(tmp_path: Path) ->
     root = tmp_path / "outputs"
     trained = {name: _run(root, name, only={"data", "train"})[0] for name in EXPERIMENTS}
     finished = {name: _run(root, name, from_stage="convert") for name in EXPERIMENTS}
+    # A's report again, alone, after B's run: the newest package in the root is now B's.
+    alone, alone_console = _run(root, "exp-a", only={"report"})
 
     with ArtifactIndex(root) as index:
         for name in EXPERIMENTS:
@@ -94,5 +105,21 @@ def test_each_experiment_converts_and_evaluates_its_own_model(tmp_path: Path) ->
             for evaluation in evaluations:
                 assert evaluation.manifest.lineage[1] == dataset.id, f"{name}: another dataset"
                 assert model.id in {a.id for a in index.lineage(evaluation.id)}
+
+            benchmark = _one(report, "benchmark", index, BENCHMARK_KIND)
+            assert package.id in benchmark.manifest.lineage, f"{name} benchmarked another model"
+
+            # The report shows this experiment's package, data, evaluations and benchmark.
+            [report_id] = report.results["report"].artifact_ids
+            shown = json.loads((index.get(report_id).path / "report.json").read_text())
+            assert shown["served"]["id"] == package.id, f"{name} reported another model"
+            assert shown["dataset"]["id"] == dataset.id
+            assert {e["id"] for e in shown["evaluations"]} == {e.id for e in evaluations}
+            assert shown["benchmark"]["id"] == benchmark.id
+        [again] = alone.results["report"].artifact_ids
+        shown = json.loads((index.get(again).path / "report.json").read_text())
+        package_a = _one(finished["exp-a"][0], "convert", index, ONNX_PACKAGE_KIND)
+        assert shown["served"]["id"] == package_a.id, "a report run alone showed another model"
+        assert "using the newest" not in alone_console, alone_console
         models = {_one(trained[name], "train", index, MODEL_KIND).id for name in EXPERIMENTS}
     assert len(models) == 2, "the two experiments must train different models"

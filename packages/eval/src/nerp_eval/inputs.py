@@ -1,5 +1,6 @@
-"""Find a stage's inputs through the artifact index: the final model, its ONNX package,
-the dataset, and the documents a command names on its command line.
+"""A stage's inputs: the final model, its ONNX package and the dataset, from this run
+(``StageContext``; run alone: the experiment's own, else the newest, said on the console),
+and the documents or models a command names on its command line.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from nerp_infra.artifacts import MANIFEST_NAME, ArtifactIndex, IndexedArtifact, 
 from nerp_infra.config import TrackingConfig
 from nerp_infra.deprecation import deprecated_names
 from nerp_infra.documents import DocumentError, read_documents
+from nerp_infra.pipeline import StageContext
 
 __all__ = [
     "dataset_for",
+    "dataset_input",
     "evaluation_data",
-    "final_model",
+    "final_model_input",
     "model_or_package_path",
     "package_for",
+    "package_input",
+    "served_input",
 ]
 
 __getattr__ = deprecated_names(
@@ -37,12 +42,10 @@ __getattr__ = deprecated_names(
 SPLITS = ("train", "validation", "test")
 
 
-def final_model(index: ArtifactIndex) -> IndexedArtifact | None:
-    """The newest complete final-training model (any model artifact if none is staged so).
-
-    By recency alone: stages use ``StageContext.input`` instead, which prefers this run's
-    model and the experiment's own."""
-    return index.latest(kinds.MODEL_KIND, stage=kinds.FINAL_TRAINING_STAGE) or index.latest(
+def final_model_input(ctx: StageContext) -> IndexedArtifact | None:
+    """This run's final model (run alone: the experiment's, else the newest, said on the
+    console); any model artifact when none comes from final training."""
+    return ctx.input(kinds.MODEL_KIND, artifact_stage=kinds.FINAL_TRAINING_STAGE) or ctx.input(
         kinds.MODEL_KIND
     )
 
@@ -57,13 +60,34 @@ def package_for(index: ArtifactIndex, model_id: str) -> IndexedArtifact | None:
     return packages[-1] if packages else None
 
 
+def package_input(ctx: StageContext, model: IndexedArtifact) -> IndexedArtifact | None:
+    """The ONNX package this run converted from ``model``, else the newest one of it."""
+    package = ctx.upstream(kinds.ONNX_PACKAGE_KIND)
+    if package is not None and model.id in package.manifest.lineage:
+        return package
+    return package_for(ctx.index, model.id)
+
+
+def served_input(ctx: StageContext) -> IndexedArtifact | None:
+    """What this experiment serves: the ONNX package of its final model, else the model."""
+    model = final_model_input(ctx)
+    if model is None:
+        return None
+    return package_input(ctx, model) or model
+
+
 def dataset_for(index: ArtifactIndex, artifact_id: str | None) -> IndexedArtifact | None:
-    """The dataset in an artifact's lineage, else the newest complete dataset."""
+    """The complete dataset in an artifact's lineage; None when the lineage holds none."""
     if artifact_id is not None and artifact_id in index:
         for ancestor in index.lineage(artifact_id):
             if ancestor.manifest.kind == kinds.DATASET_KIND and ancestor.status == "complete":
                 return ancestor
-    return index.latest(kinds.DATASET_KIND)
+    return None
+
+
+def dataset_input(ctx: StageContext, artifact_id: str) -> IndexedArtifact | None:
+    """The dataset an artifact was made from, else this experiment's (``ctx.input``)."""
+    return dataset_for(ctx.index, artifact_id) or ctx.input(kinds.DATASET_KIND)
 
 
 def _from_dataset_dir(directory: Path, split: str) -> EvaluationData:

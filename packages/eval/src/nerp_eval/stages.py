@@ -9,25 +9,18 @@ pipeline's final summary.
 
 from __future__ import annotations
 
-from nerp_eval.benchmark.run import run_benchmark
-from nerp_eval.benchmark.texts import benchmark_texts
+from typing import TYPE_CHECKING
+
 from nerp_eval.errors import EvalError
-from nerp_eval.evaluation.run import EvaluationData, EvaluationRun, run_evaluation
-from nerp_eval.inputs import dataset_for, package_for
-from nerp_eval.report.run import write_report
-from nerp_eval.selection.run import run_selection
-from nerp_eval.targets import InferenceTarget, resolve_targets
 from nerp_infra.artifacts import IndexedArtifact
-from nerp_infra.artifacts.kinds import (
-    DATASET_KIND,
-    FINAL_TRAINING_STAGE,
-    MODEL_KIND,
-    ONNX_PACKAGE_KIND,
-)
+from nerp_infra.artifacts.kinds import DATASET_KIND
 from nerp_infra.config import Backend
-from nerp_infra.documents import Document
 from nerp_infra.paths import backbone_component
 from nerp_infra.pipeline import StageContext, StageResult, StageStatus
+
+if TYPE_CHECKING:
+    from nerp_eval.targets import InferenceTarget
+    from nerp_infra.documents import Document
 
 __all__ = ["benchmark_stage", "evaluate_stage", "report_stage", "select_stage"]
 
@@ -40,6 +33,8 @@ def _status(action: str) -> StageStatus:
 
 def select_stage(ctx: StageContext) -> StageResult:
     """Champion across the HPO studies of the current dataset (selection artifact)."""
+    from nerp_eval.selection.run import run_selection
+
     cfg = ctx.config
     dataset = ctx.input(DATASET_KIND)
     result = run_selection(
@@ -69,8 +64,9 @@ def select_stage(ctx: StageContext) -> StageResult:
 
 
 def _final_model(ctx: StageContext) -> IndexedArtifact:
-    """This run's final model (run alone: the experiment's, else the newest)."""
-    model = ctx.input(MODEL_KIND, artifact_stage=FINAL_TRAINING_STAGE) or ctx.input(MODEL_KIND)
+    from nerp_eval.inputs import final_model_input
+
+    model = final_model_input(ctx)
     if model is None:
         raise EvalError(
             f"no complete model artifact in {ctx.output_root}; run the train stage first"
@@ -78,19 +74,14 @@ def _final_model(ctx: StageContext) -> IndexedArtifact:
     return model
 
 
-def _package(ctx: StageContext, model: IndexedArtifact) -> IndexedArtifact | None:
-    """The ONNX package this run converted from ``model``, else the newest one of it."""
-    package = ctx.upstream(ONNX_PACKAGE_KIND)
-    if package is not None and model.id in package.manifest.lineage:
-        return package
-    return package_for(ctx.index, model.id)
-
-
 def _final_targets(
     ctx: StageContext, model: IndexedArtifact, backends: tuple[Backend, ...]
 ) -> tuple[list[InferenceTarget], list[str]]:
     """The final model and its ONNX package as targets for ``backends``; notes on gaps."""
-    package = _package(ctx, model)
+    from nerp_eval.inputs import package_input
+    from nerp_eval.targets import resolve_targets
+
+    package = package_input(ctx, model)
     targets: list[InferenceTarget] = []
     notes: list[str] = []
     for backend in backends:
@@ -109,9 +100,10 @@ def _final_targets(
 def _test_documents(
     ctx: StageContext, model: IndexedArtifact
 ) -> tuple[IndexedArtifact, list[Document]]:
+    from nerp_eval.inputs import dataset_input
     from nerp_training.data import load_dataset
 
-    dataset = dataset_for(ctx.index, model.id)
+    dataset = dataset_input(ctx, model.id)
     if dataset is None:
         raise EvalError(f"no complete dataset artifact in {ctx.output_root}; run the data stage")
     return dataset, list(load_dataset(dataset.path).test)
@@ -120,6 +112,8 @@ def _test_documents(
 def evaluate_stage(ctx: StageContext) -> StageResult:
     """Test-split scores of the final model's ONNX package (int8, else fp32) and of the
     PyTorch model itself, so a conversion loss shows next to the original."""
+    from nerp_eval.evaluation.run import EvaluationData, EvaluationRun, run_evaluation
+
     model = _final_model(ctx)
     targets, notes = _final_targets(ctx, model, ("onnx_int8", "torch"))
     if not any(t.backend == "onnx_int8" for t in targets):
@@ -171,12 +165,16 @@ def evaluate_stage(ctx: StageContext) -> StageResult:
 def benchmark_stage(ctx: StageContext) -> StageResult:
     """Latency of the final model on torch and of its ONNX package (fp32, int8), on the
     same test texts and threads."""
+    from nerp_eval.benchmark.run import run_benchmark
+    from nerp_eval.benchmark.texts import benchmark_texts
+    from nerp_eval.inputs import dataset_input
+
     cfg = ctx.config.benchmark
     model = _final_model(ctx)
     targets, notes = _final_targets(ctx, model, tuple(cfg.backends))
     if not targets:
         raise EvalError(f"nothing to benchmark: {'; '.join(notes)}")
-    dataset = dataset_for(ctx.index, model.id)
+    dataset = dataset_input(ctx, model.id)
     docs: list[Document] = []
     if dataset is not None:
         from nerp_training.data import load_dataset
@@ -213,10 +211,15 @@ def benchmark_stage(ctx: StageContext) -> StageResult:
 
 
 def report_stage(ctx: StageContext) -> StageResult:
-    """The HTML report (and Markdown summary) of the output root."""
+    """The HTML report (and Markdown summary) of this run's served model, with the dataset,
+    studies, selection, evaluations and benchmark of its lineage."""
+    from nerp_eval.inputs import served_input
+    from nerp_eval.report.run import write_report
+
     result = write_report(
         ctx.index,
         ctx.layout,
+        served=served_input(ctx),
         tracking=ctx.config.tracking,
         run_mode=ctx.run_mode("reuse_if_exists"),
         title=f"nerp report: {ctx.config.name}",

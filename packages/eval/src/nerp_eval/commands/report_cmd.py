@@ -45,6 +45,7 @@ def report(
     model. With --check it is rendered in headless Chromium.
     """
     from nerp_eval.errors import EvalError
+    from nerp_eval.inputs import served_input
     from nerp_eval.report.chromium import render_dom
     from nerp_eval.report.run import write_report
 
@@ -56,6 +57,7 @@ def report(
         result = write_report(
             ctx.index,
             ctx.layout,
+            served=served_input(ctx),
             tracking=config.tracking,
             run_mode=ctx.run_mode("reuse_if_exists"),
             title=f"nerp report: {config.name}",

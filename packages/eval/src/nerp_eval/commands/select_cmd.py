@@ -43,11 +43,12 @@ def select(
     to decide again).
     """
     from nerp_eval.selection.run import run_selection
+    from nerp_infra.artifacts.kinds import DATASET_KIND
 
     console = Console()
     with failures():
         config, ctx = open_stage_context(experiment, overrides, output_root, force=force)
-        dataset = None if study else ctx.index.latest("dataset")
+        dataset = None if study else ctx.input(DATASET_KIND)
         data_fp = dataset.manifest.fingerprints.get("data_fp") if dataset else None
         result = run_selection(
             index=ctx.index,

@@ -82,7 +82,10 @@ class ReportData:
 
 
 def _dataset(index: ArtifactIndex, wanted: str | None) -> dict[str, Any] | None:
-    found = index.get(wanted) if wanted and wanted in index else index.latest(DATASET_KIND)
+    if wanted is not None:
+        found = index.get(wanted) if wanted in index else None
+    else:
+        found = index.latest(DATASET_KIND)
     if found is None:
         return None
     stats = _read_json(found.path / STATS_FILE) or {}
@@ -138,9 +141,9 @@ def _study(artifact: IndexedArtifact, tracking: TrackingConfig | None) -> dict[s
     }
 
 
-def _served(index: ArtifactIndex) -> IndexedArtifact | None:
-    """The model that would be served: the newest complete ONNX package made from a final
-    model (not a selection candidate's), else the newest final model."""
+def _newest_served(index: ArtifactIndex) -> IndexedArtifact | None:
+    """With nothing named: the newest complete ONNX package made from a final model (not a
+    selection candidate's), else the newest model."""
     models = index.find(kind=MODEL_KIND, status="complete")
     model_ids = {m.id for m in models}
     packages = [
@@ -165,15 +168,27 @@ def _latest_with_file(
 
 
 def collect_report_data(
-    index: ArtifactIndex, *, tracking: TrackingConfig | None = None
+    index: ArtifactIndex,
+    *,
+    served: IndexedArtifact | None = None,
+    tracking: TrackingConfig | None = None,
 ) -> ReportData:
-    """Read the newest dataset, studies, selection, evaluations, benchmark and the served
-    model's lineage under the index's root."""
+    """Read what the report shows: ``served`` (the model or ONNX package the report is
+    about; the pipeline and ``nerp report`` pass the experiment's) with its lineage, and the
+    dataset, studies, selection, evaluations and benchmark of that lineage.
+
+    Without ``served`` (an output root holding no model yet, or a caller that names none)
+    it shows the newest of each, as an overview of the root.
+    """
     data = ReportData(
         output_root=str(index.root),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    served = _served(index)
+    if served is None:
+        served = _newest_served(index)
+        overview = True
+    else:
+        overview = False
     lineage: list[IndexedArtifact] = []
     if served is not None:
         lineage = [served, *index.lineage(served.id)]
@@ -191,26 +206,33 @@ def collect_report_data(
         data_fp = data.dataset["fingerprints"].get("data_fp")
         studies = [s for s in studies if s.manifest.fingerprints.get("data_fp") in (None, data_fp)]
     data.studies = [_study(s, tracking) for s in studies if s.path.is_dir()]
-    selections = _latest_with_file(index, SELECTION_KIND, SELECTION_FILE)
-    chosen = [s for s in selections if s[0].id in in_lineage] or selections
-    if chosen:
-        artifact, report = chosen[-1]
+
+    def related(found: list[tuple[IndexedArtifact, Any]]) -> list[tuple[IndexedArtifact, Any]]:
+        """Those in or made from the lineage; with no lineage named, all of them."""
+        mine = [
+            f for f in found if f[0].id in in_lineage or set(f[0].manifest.lineage) & in_lineage
+        ]
+        return mine if mine or not overview else found
+
+    selections = related(_latest_with_file(index, SELECTION_KIND, SELECTION_FILE))
+    if selections:
+        artifact, report = selections[-1]
         data.selection = {**_summary(artifact), "report": report}
-    evaluations = _latest_with_file(index, EVALUATION_KIND, EVALUATION_FILE)
-    related = [e for e in evaluations if set(e[0].manifest.lineage) & in_lineage] or evaluations
+    evaluations = related(_latest_with_file(index, EVALUATION_KIND, EVALUATION_FILE))
     data.evaluations = [
         {**_summary(a), "report": report, "examples": _read_json(a.path / EXAMPLES_FILE)}
-        for a, report in related[-_MAX_EVALUATIONS:]
+        for a, report in evaluations[-_MAX_EVALUATIONS:]
     ]
-    benchmarks = _latest_with_file(
-        index,
-        BENCHMARK_KIND,
-        BENCHMARK_FILE,
-        keep=lambda _a, report: report.get("purpose") == "benchmark",
+    benchmarks = related(
+        _latest_with_file(
+            index,
+            BENCHMARK_KIND,
+            BENCHMARK_FILE,
+            keep=lambda _a, report: report.get("purpose") == "benchmark",
+        )
     )
-    related_bench = [b for b in benchmarks if set(b[0].manifest.lineage) & in_lineage] or benchmarks
-    if related_bench:
-        artifact, report = related_bench[-1]
+    if benchmarks:
+        artifact, report = benchmarks[-1]
         data.benchmark = {**_summary(artifact), "report": report}
     ids: list[str] = [a.id for a in lineage]
     for part in (data.dataset, data.selection, data.benchmark, *data.studies, *data.evaluations):

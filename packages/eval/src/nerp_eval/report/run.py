@@ -14,7 +14,13 @@ from pathlib import Path
 
 from nerp_eval.report.collect import ReportData, collect_report_data, updated_stamps
 from nerp_eval.report.render import render_html, render_markdown
-from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, read_manifest
+from nerp_infra.artifacts import (
+    ArtifactIndex,
+    IndexedArtifact,
+    RunMode,
+    begin_artifact,
+    read_manifest,
+)
 from nerp_infra.config import TrackingConfig
 from nerp_infra.fingerprints import fingerprint
 from nerp_infra.paths import ANY_BACKBONE, OutputLayout
@@ -52,6 +58,7 @@ def write_report(
     index: ArtifactIndex,
     layout: OutputLayout,
     *,
+    served: IndexedArtifact | None = None,
     tracking: TrackingConfig | None = None,
     run_mode: RunMode = "reuse_if_exists",
     title: str = "nerp report",
@@ -59,9 +66,11 @@ def write_report(
 ) -> ReportRun:
     """Collect, render and write the report artifact (or reuse an identical one).
 
-    ``copy_to`` also copies ``report.html`` and ``report.md`` into that folder.
+    ``served`` is the model or ONNX package the report is about (see
+    :func:`~nerp_eval.report.collect.collect_report_data`). ``copy_to`` also copies
+    ``report.html`` and ``report.md`` into that folder.
     """
-    data: ReportData = collect_report_data(index, tracking=tracking)
+    data: ReportData = collect_report_data(index, served=served, tracking=tracking)
     stamps = updated_stamps(index, data.artifact_ids)
     report_fp = fingerprint(
         {"fp": "report", "format": REPORT_FORMAT, "artifacts": stamps, "title": title}
