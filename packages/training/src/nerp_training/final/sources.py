@@ -139,8 +139,16 @@ def _champion_train(config: ExperimentConfig, champion: Champion) -> TrainConfig
         ) from None
 
 
-def _previous_model(config: ExperimentConfig, index: ArtifactIndex) -> TrainingPlan:
-    found = index.latest(kinds.MODEL_KIND, stage=kinds.FINAL_TRAINING_STAGE, status="complete")
+def _previous_model(
+    config: ExperimentConfig, index: ArtifactIndex, model_id: str | None
+) -> TrainingPlan:
+    found: IndexedArtifact | None
+    if model_id is not None:
+        found = index.get(model_id)
+        if found.manifest.kind != kinds.MODEL_KIND:
+            raise FinalTrainingError(f"artifact {model_id} is a {found.manifest.kind}, not a model")
+    else:
+        found = index.latest(kinds.MODEL_KIND, stage=kinds.FINAL_TRAINING_STAGE, status="complete")
     if found is None:
         raise FinalTrainingError(
             f"final_training.source is 'final_training' but {index.root} holds no complete "
@@ -176,10 +184,13 @@ def plan_training(
     index: ArtifactIndex,
     *,
     selection_id: str | None = None,
+    previous_model_id: str | None = None,
 ) -> TrainingPlan:
     """Resolve ``source`` into settings; ``final_training.overrides`` apply on top of all.
 
-    ``selection_id`` names the selection ``best_selected`` reads (default: the newest)."""
+    ``selection_id`` names the selection ``best_selected`` reads and ``previous_model_id``
+    the model ``final_training`` continues (the pipeline passes the experiment's; default:
+    the newest)."""
     overrides = config.final_training
     if source == "scratch":
         return TrainingPlan(
@@ -207,5 +218,5 @@ def plan_training(
             champion=champion,
         )
     if source == "final_training":
-        return _previous_model(config, index)
+        return _previous_model(config, index, previous_model_id)
     raise FinalTrainingError(f"final_training.source {source!r} is not one of {', '.join(SOURCES)}")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from nerp_infra.artifacts.kinds import DATASET_KIND, SELECTION_KIND
+from nerp_infra.artifacts.kinds import (
+    DATASET_KIND,
+    FINAL_TRAINING_STAGE,
+    MODEL_KIND,
+    SELECTION_KIND,
+)
 from nerp_infra.pipeline import StageContext, StageResult
 
 __all__ = ["train_stage"]
@@ -14,8 +19,9 @@ def train_stage(ctx: StageContext) -> StageResult:
     """Final training as configured; on ``--target azureml`` the Azure ML job instead.
 
     Trains on the dataset this run's ``data`` stage produced (run alone: the one the data
-    config determines) and, for ``best_selected``, the champion of this run's selection
-    (run alone: the experiment's, else the newest, said on the console)."""
+    config determines) and, for ``best_selected``, the champion of this run's selection, for
+    ``final_training``, the experiment's last final model (run alone: the experiment's, else
+    the newest, said on the console)."""
     if ctx.target == "azureml":
         from nerp_training.azureml_job import run_training_job
 
@@ -24,14 +30,19 @@ def train_stage(ctx: StageContext) -> StageResult:
 
     config = ctx.config
     dataset = ctx.upstream(DATASET_KIND)
-    selection = (
-        ctx.input(SELECTION_KIND) if config.final_training.source == "best_selected" else None
+    source = config.final_training.source
+    selection = ctx.input(SELECTION_KIND) if source == "best_selected" else None
+    previous = (
+        ctx.input(MODEL_KIND, artifact_stage=FINAL_TRAINING_STAGE)
+        if source == "final_training"
+        else None
     )
     outcome = run_final_training(
         config,
         output_root=ctx.output_root,
         dataset_dir=dataset.path if dataset is not None else None,
         selection_id=selection.id if selection is not None else None,
+        previous_model_id=previous.id if previous is not None else None,
         run_mode=ctx.run_mode(config.final_training.run_mode),
         progress=ctx.progress,
         console=ctx.console,

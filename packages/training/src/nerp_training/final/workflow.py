@@ -367,6 +367,7 @@ def run_final_training(
     dataset_dir: Path | None = None,
     console: Console | None = None,
     selection_id: str | None = None,
+    previous_model_id: str | None = None,
 ) -> FinalTrainingOutcome:
     """Train (or reuse, or resume) the final model for ``config``.
 
@@ -375,7 +376,8 @@ def run_final_training(
     extra Trainer callbacks (single process only). ``dataset_dir`` trains on that dataset
     artifact (e.g. a folder mounted into an Azure ML job) instead of preparing one from
     ``config.data`` in the output root. ``selection_id`` is the selection artifact
-    ``best_selected`` reads (default: the newest complete one). ``console`` gets the one
+    ``best_selected`` reads and ``previous_model_id`` the model ``final_training`` continues
+    (default: the newest complete one of each). ``console`` gets the one
     line saying whether the HPO refit was reused (the log gets it always).
     """
     final = config.final_training
@@ -401,7 +403,13 @@ def run_final_training(
         dataset = prepare_dataset(
             config.data, index=index, layout=layout, run_mode="reuse_if_exists"
         )
-    plan = plan_training(config, chosen_source, index, selection_id=selection_id)
+    plan = plan_training(
+        config,
+        chosen_source,
+        index,
+        selection_id=selection_id,
+        previous_model_id=previous_model_id,
+    )
     resolve_backbone(plan.model.backbone)  # an unusable backbone fails before any artifact
     backbone = backbone_component(plan.model.backbone)
     fingerprints, precision = _fingerprints(
