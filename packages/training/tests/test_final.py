@@ -265,6 +265,10 @@ def test_best_selected_trains_the_champion_on_train_and_validation(
     with pytest.raises(FinalTrainingError, match=r"extra.champion.params .*batch_size"):
         run_final_training(config, output_root=tmp_path)
 
+    _selection(tmp_path, {"params": {"learning_rate": 0.004}})  # no backbone
+    with pytest.raises(FinalTrainingError, match=r"nerp.json: field extra.champion.backbone"):
+        run_final_training(config, output_root=tmp_path)
+
 
 def test_final_training_source_continues_the_previous_model(
     scratch: Scratch, final_experiment: Load

@@ -20,6 +20,7 @@ from nerp_deploy.registry.register import (
     log_package_model,
     register_package,
 )
+from nerp_infra.artifacts.payloads import OnnxPackagePayload
 from nerp_infra.config import NamingConfig, TrackingConfig
 from nerp_infra.fingerprints import short
 from nerp_infra.tracking import (
@@ -72,7 +73,7 @@ def log_package(
         known = find_version(register_as, manifest.id)
         if known is not None:
             return LoggedPackage(None, RegisteredVersion(register_as, known, manifest.id, False))
-    spec = manifest.extra.get("model_spec_fp") or result.conv_fp
+    spec = OnnxPackagePayload.of(manifest, result.package_dir).model_spec_fp or result.conv_fp
     run_name = naming.render(
         "conversion",
         backbone=manifest.backbone,

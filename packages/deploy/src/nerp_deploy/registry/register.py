@@ -21,6 +21,7 @@ from typing import Any
 
 from nerp_deploy.registry.names import CHAMPION_ALIAS, PACKAGE_ARTIFACT, RegistryError
 from nerp_infra.artifacts import read_manifest
+from nerp_infra.artifacts.payloads import OnnxPackagePayload
 from nerp_infra.model_files import ONNX_FP32_FILE
 from nerp_infra.tags import build_tags, register_tag, tag_name
 
@@ -67,7 +68,7 @@ def lineage_tags(package_dir: Path, ancestors: Sequence[tuple[str, str]] = ()) -
         "lineage": ",".join(manifest.lineage),
         **{k: v for k, v in manifest.fingerprints.items() if k in ("conv_fp", "data_fp")},
     }
-    spec = manifest.extra.get("model_spec_fp")
+    spec = OnnxPackagePayload.of(manifest, package_dir).model_spec_fp
     if spec:
         values["spec_fp"] = spec
     if ancestors:

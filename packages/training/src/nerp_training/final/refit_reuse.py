@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nerp_infra.artifacts import ArtifactIndex, ArtifactNotFoundError
+from nerp_infra.artifacts import ArtifactIndex, ArtifactNotFoundError, ManifestError
+from nerp_infra.artifacts.payloads import StudyPayload
 from nerp_infra.config import ModelConfig, TrainConfig
 from nerp_infra.fingerprints import short, spec_fp
 from nerp_infra.model_files import INFERENCE_FILE
@@ -166,9 +167,12 @@ def check_refit(
         study = index.get(study_id)
     except ArtifactNotFoundError:
         return RefitCheck(None, f"study {study_id} is not in this output root")
-    extra = study.manifest.extra
-    relative = extra.get("refit_checkpoint")
-    if not isinstance(relative, str) or not relative:
+    try:
+        extra = StudyPayload.of(study.manifest, study.path)
+    except ManifestError as exc:
+        return RefitCheck(None, str(exc))
+    relative = extra.refit_checkpoint
+    if not relative:
         return None  # hpo.refit is off: nothing to reuse, nothing to say
     checkpoint = study.path / relative
     if study.status != "complete" or not (checkpoint / INFERENCE_FILE).is_file():
@@ -181,27 +185,25 @@ def check_refit(
     if nproc != 1:
         return RefitCheck(None, f"final_training.nproc is {nproc} (the refit ran in one process)")
     expected = refit_spec_fp(data_fp=data_fp, model=plan.model, train=plan.train)
-    if extra.get("refit_spec_fp") != expected:
+    if extra.refit_spec_fp != expected:
         record = _read_record(checkpoint)
         reason = _spec_difference(plan, data_fp, study.manifest.fingerprints.get("data_fp"), record)
         return RefitCheck(None, reason)
-    if extra.get("refit_exec_fp") != exec_fp:
+    if extra.refit_exec_fp != exec_fp:
         return RefitCheck(
             None,
             "the refit ran with other library versions, precision or device (exec_fp "
-            f"{short(str(extra.get('refit_exec_fp') or '0'))} vs {short(exec_fp)})",
+            f"{short(extra.refit_exec_fp or '0')} vs {short(exec_fp)})",
         )
     record = _read_record(checkpoint)
-    trial = extra.get("refit_trial_number")
     seconds = record.get("train_seconds")
-    run_id = extra.get("refit_mlflow_run_id")
     refit = ReusableRefit(
         study_artifact_id=study_id,
-        trial_number=int(trial) if isinstance(trial, int) else None,
+        trial_number=extra.refit_trial_number,
         checkpoint=checkpoint,
         spec_fp=expected,
         exec_fp=exec_fp,
-        mlflow_run_id=run_id if isinstance(run_id, str) else None,
+        mlflow_run_id=extra.refit_mlflow_run_id,
         train_seconds=float(seconds) if isinstance(seconds, int | float) else None,
     )
     return RefitCheck(refit, f"spec_fp {short(expected)} and exec_fp match", study.path)

@@ -26,7 +26,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nerp_infra.artifacts import ArtifactIndex, IndexedArtifact, kinds
+from nerp_infra.artifacts import ArtifactIndex, IndexedArtifact, ManifestError, kinds
+from nerp_infra.artifacts.payloads import SelectionPayload
 from nerp_infra.config import ExperimentConfig, ModelConfig, TrainConfig
 from nerp_infra.deprecation import deprecated_names
 from nerp_infra.model_files import CHECKPOINT_DIR
@@ -85,7 +86,7 @@ class TrainingPlan:
 
 def read_champion(index: ArtifactIndex, selection_id: str | None = None) -> Champion:
     """The champion of selection artifact ``selection_id`` (default: the newest complete
-    one), checked field by field."""
+    one), validated as the selection payload."""
     found: IndexedArtifact | None
     if selection_id is not None:
         found = index.get(selection_id)
@@ -101,28 +102,16 @@ def read_champion(index: ArtifactIndex, selection_id: str | None = None) -> Cham
             "selection artifact; run `nerp select` (after `nerp hpo`) first, or set "
             "final_training.source to 'scratch'"
         )
-    where = f"selection artifact {found.id} ({found.path}/nerp.json)"
-    champion = found.manifest.extra.get("champion")
-    if not isinstance(champion, Mapping):
-        raise FinalTrainingError(f"{where}: field extra.champion is missing or not an object")
-    backbone = champion.get("backbone")
-    if not isinstance(backbone, str) or not backbone:
-        raise FinalTrainingError(f"{where}: field extra.champion.backbone must be a name")
-    params = champion.get("params", {})
-    if not isinstance(params, Mapping):
-        raise FinalTrainingError(f"{where}: field extra.champion.params must be an object")
-    optional: dict[str, str | None] = {}
-    for key in ("trial_id", "study_artifact_id"):
-        value = champion.get(key)
-        if value is not None and not isinstance(value, str):
-            raise FinalTrainingError(f"{where}: field extra.champion.{key} must be a string")
-        optional[key] = value
+    try:
+        champion = SelectionPayload.of(found.manifest, found.path).champion
+    except ManifestError as exc:
+        raise FinalTrainingError(f"selection artifact {found.id}: {exc}") from None
     return Champion(
         selection_id=found.id,
-        backbone=backbone,
-        params=dict(params),
-        trial_id=optional["trial_id"],
-        study_artifact_id=optional["study_artifact_id"],
+        backbone=champion.backbone,
+        params=dict(champion.params),
+        trial_id=champion.trial_id,
+        study_artifact_id=champion.study_artifact_id,
     )
 
 

@@ -50,6 +50,7 @@ from nerp_infra.artifacts import (
     check_run_mode,
 )
 from nerp_infra.artifacts.kinds import FINAL_TRAINING_STAGE, MODEL_KIND
+from nerp_infra.artifacts.payloads import ModelPayload
 from nerp_infra.config import ExperimentConfig
 from nerp_infra.fingerprints import exec_fp, short, spec_fp
 from nerp_infra.model_files import CHECKPOINT_DIR
@@ -109,16 +110,19 @@ class FinalTrainingOutcome:
     @property
     def reused_refit(self) -> bool:
         """True when this model is the HPO refit's weights, not trained here."""
-        return self.action == "new" and REUSED_REFIT_FIELD in self.manifest.extra
+        return self.action == "new" and self.payload.reused_refit is not None
 
     @property
     def model_dir(self) -> Path:
         return self.artifact_dir / CHECKPOINT_DIR
 
     @property
+    def payload(self) -> ModelPayload:
+        return ModelPayload.of(self.manifest, self.artifact_dir)
+
+    @property
     def mlflow_run_id(self) -> str | None:
-        value = self.manifest.extra.get("mlflow_run_id")
-        return str(value) if value else None
+        return self.payload.mlflow_run_id or None
 
 
 def _fingerprints(
@@ -512,17 +516,17 @@ def run_final_training(
                 _log_training(plan, result, handle.manifest)
             metrics: dict[str, Any] = dict(result.metrics)
             metrics["train_samples_per_second"] = result.train_samples_per_second
-            extra: dict[str, Any] = {
-                "checkpoint_step": result.checkpoint_step,
-                "global_step": result.global_step,
-                "best_epoch": result.best_epoch,
-                "resumed_from_step": result.resumed_from_step,
-                "world_size": result.world_size,
-                "precision": result.precision,
-            }
+            payload = ModelPayload(
+                checkpoint_step=result.checkpoint_step,
+                global_step=result.global_step,
+                best_epoch=result.best_epoch,
+                resumed_from_step=result.resumed_from_step,
+                world_size=result.world_size,
+                precision=result.precision,
+            )
             if plan.champion is not None:
-                extra["trial_id"] = plan.champion.trial_id
-            manifest = handle.complete(metrics=metrics, extra=extra)
+                payload.trial_id = plan.champion.trial_id
+            manifest = handle.complete(metrics=metrics, extra=payload.as_extra())
     except KeyboardInterrupt:
         from nerp_training.trainer.checkpoint import TRAINER_DIR
 
@@ -584,19 +588,19 @@ def _reuse_refit(
             shutil.rmtree(target)
         link_checkpoint(refit.checkpoint, target)
         (handle.dir / HISTORY_FILE).write_text("[]\n", encoding="utf-8")
-        extra: dict[str, Any] = {REUSED_REFIT_FIELD: refit.record(check.study_dir)}
+        payload = ModelPayload(reused_refit=refit.record(check.study_dir))
         if plan.champion is not None:
-            extra["trial_id"] = plan.champion.trial_id
+            payload.trial_id = plan.champion.trial_id
         with _mlflow_run(
             config, root=root, index=index, handle=handle, backbone=backbone, run_mode=run_mode
         ) as run_id:
             if run_id is not None:
-                extra["mlflow_run_id"] = run_id
+                payload.mlflow_run_id = run_id
                 _log_params(plan, handle.manifest)
                 from nerp_infra.tracking import log_params
 
-                log_params({REUSED_REFIT_FIELD: extra[REUSED_REFIT_FIELD]})
-            manifest = handle.complete(extra=extra)
+                log_params({REUSED_REFIT_FIELD: payload.reused_refit})
+            manifest = handle.complete(extra=payload.as_extra())
     except BaseException as exc:
         if handle.status == "incomplete":
             handle.fail(f"{type(exc).__name__}: {exc}"[:2000])
