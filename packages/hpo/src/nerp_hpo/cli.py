@@ -20,6 +20,7 @@ from nerp_hpo.errors import HpoError, SearchSpaceError
 
 if TYPE_CHECKING:
     from nerp_hpo.status import StudyStatus
+from nerp_infra.artifacts.payloads import StudyPayload
 from nerp_infra.config import (
     ConfigError,
     DryRunOption,
@@ -383,7 +384,7 @@ def report(
         )
         latest: dict[str, tuple[str, str, Path]] = {}
         for directory, manifest in found:
-            name = manifest.extra.get("study_name")
+            name = StudyPayload.of(manifest, directory).study_name
             if name:
                 url = storage_for(config, manifest.extra, directory)
                 folder = (out / str(name)) if out is not None else directory / "report"

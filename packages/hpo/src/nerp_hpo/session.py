@@ -41,6 +41,7 @@ from nerp_infra.artifacts import (
     RunMode,
     begin_artifact,
 )
+from nerp_infra.artifacts.payloads import StudyPayload
 from nerp_infra.config import ExperimentConfig
 from nerp_infra.paths import OutputLayout
 from nerp_infra.tracking import experiment_name, fail_stale_runs, setup_mlflow
@@ -297,16 +298,16 @@ def open_artifact_study(
     set_missing_attrs(study, {**joining, **(attrs or {})})
     shown = redact_url(storage_url)
     handle.update_extra(
-        {
-            "study_name": name,
-            "storage_url": shown,
-            "storage_url_full": storage_url if shown == storage_url else None,
-            "budget": plan.budget,
-            "k_folds": hpo.k_folds,
-            "folds_file": FOLDS_FILE if hpo.k_folds > 1 else None,
-            "direction": hpo.direction,
-            "objective_metric": hpo.objective_metric,
-        }
+        StudyPayload(
+            study_name=name,
+            storage_url=shown,
+            storage_url_full=storage_url if shown == storage_url else None,
+            budget=plan.budget,
+            k_folds=hpo.k_folds,
+            folds_file=FOLDS_FILE if hpo.k_folds > 1 else None,
+            direction=hpo.direction,
+            objective_metric=hpo.objective_metric,
+        ).as_extra()
     )
     return OpenedStudy(study, name, storage_url, version, folds)
 

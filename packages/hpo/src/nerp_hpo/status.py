@@ -14,6 +14,7 @@ from nerp_hpo.storage import redact_url
 from nerp_hpo.study import find_study_artifacts
 from nerp_hpo.trials import TrialCounts, count_trials
 from nerp_infra.artifacts import Manifest
+from nerp_infra.artifacts.payloads import StudyPayload
 from nerp_infra.config import ExperimentConfig
 
 __all__ = ["StudyStatus", "describe_study", "studies_status"]
@@ -75,7 +76,7 @@ def studies_status(
     for directory, manifest in find_study_artifacts(
         config, output_root=output_root, backbone=backbone
     ):
-        name = manifest.extra.get("study_name")
+        name = StudyPayload.of(manifest, directory).study_name
         if not name:
             continue
         url = storage_for(config, manifest.extra, directory)

@@ -77,6 +77,7 @@ from nerp_infra.artifacts import (
     ArtifactIndex,
     Manifest,
 )
+from nerp_infra.artifacts.payloads import StudyPayload
 from nerp_infra.config import ExperimentConfig, RunMode
 from nerp_infra.paths import OutputLayout
 from nerp_training.data import PreparedDataset, prepare_dataset
@@ -217,7 +218,7 @@ def run_study(
         candidates = [
             item
             for item in find_studies(index, plan, dataset, status="incomplete")
-            if item.manifest.extra.get("study_name")
+            if StudyPayload.of(item.manifest, item.path).study_name
         ]
         if not candidates:
             raise StudyNotFoundError(
@@ -226,7 +227,7 @@ def run_study(
             )
         joined = candidates[-1]
         return run_worker(
-            str(joined.manifest.extra["study_name"]),
+            str(StudyPayload.of(joined.manifest, joined.path).study_name),
             storage_for(config, joined.manifest.extra, joined.path),
             n_trials=n_trials,
             output_root=root,
@@ -239,7 +240,8 @@ def run_study(
     decision = begin_study_artifact(index, layout, config, plan, dataset, run_mode=mode)
     handle = decision.handle
     if decision.action == "reuse":
-        console.print(f"[bold]hpo[/] reusing study {handle.manifest.extra.get('study_name')}")
+        name = StudyPayload.of(handle.manifest, handle.dir).study_name
+        console.print(f"[bold]hpo[/] reusing study {name}")
         return outcome_from_manifest(handle.manifest, handle.dir, "reuse")
     return _run_owned_study(
         config,
@@ -355,8 +357,8 @@ def _remember_parent_run(index: ArtifactIndex, handle: ArtifactHandle, study_nam
     MLflow parent run; the manifest still names it, so the resumed study logs to the same
     run (or starts a new one if the tracking store lost it too)."""
     run_key = parent_run_key(study_name)
-    known = handle.manifest.extra.get("mlflow_parent_run_id")
-    if isinstance(known, str) and known and index.get_run_id(run_key) is None:
+    known = StudyPayload.of(handle.manifest, handle.dir).mlflow_parent_run_id
+    if known and index.get_run_id(run_key) is None:
         index.set_run_id(run_key, known)
 
 
@@ -427,7 +429,7 @@ def _finish_study(
     )
     if parent_run_id is not None:
         session.tracker.log_metrics({k: v for k, v in metrics.items() if v is not None})
-    manifest = handle.complete(metrics=metrics, extra=extra)
+    manifest = handle.complete(metrics=metrics, extra=StudyPayload.model_validate(extra).as_extra())
     if backup is not None:
         backup(study, best_trial)
     console.print(

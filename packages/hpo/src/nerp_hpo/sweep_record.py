@@ -63,6 +63,7 @@ from nerp_hpo.sweep_children import (
     no_complete_child,
 )
 from nerp_infra.artifacts import MANIFEST_NAME, ArtifactIndex, IndexedArtifact
+from nerp_infra.artifacts.payloads import StudyPayload
 from nerp_infra.azureml.outputs import AZUREML_JOB_EXTRA, JobProvenance
 from nerp_infra.config import ExperimentConfig
 from nerp_infra.paths import OutputLayout
@@ -209,7 +210,9 @@ def _fill_study(
     else:
         extra["refit_trial_number"] = None  # no checkpoint: selection must not assume one
     report, metrics, counts = completion_record(study, handle.dir, best)
-    manifest = handle.complete(metrics=metrics, extra={**extra, **report})
+    manifest = handle.complete(
+        metrics=metrics, extra=StudyPayload.model_validate({**extra, **report}).as_extra()
+    )
     console.print(
         f"[bold]hpo[/] recorded sweep {sweep_job.name} as study {study_name}: best "
         f"{hpo.objective_metric} {best['value']:.4f} (trial {best['number']}); "

@@ -92,6 +92,7 @@ class StudyPayload(Payload):
     study_name: str | None = None
     storage_url: str | None = None
     storage_url_full: str | None = None
+    budget: Any = None
     k_folds: int | None = None
     folds_file: str | None = None
     direction: str | None = None
