@@ -9,7 +9,9 @@ The texts are whole DataTurks resumes of 3,000–5,000 characters when the share
 folder is next to the checkout, else synthetic resumes joined to that length. By default
 the server runs twice in one run, micro-batching off (before: one model call per request)
 then on (after), with 1, 8 and 32 clients each, and the ratio is printed; the machine's
-load average is printed before and after.
+load average is printed before and after. ``--baseline DIR`` adds an earlier nerp's server
+first (a checkout of it, e.g. ``git worktree add /tmp/nerp-before REV``; its nerp-infra and
+nerp-deploy sources run in this environment) and every ratio is against it.
 
     uv run python benchmarks/serve_load.py PACKAGE --workers 2
     uv run python benchmarks/serve_load.py PACKAGE --modes on --clients 8 --seconds 30
@@ -55,15 +57,27 @@ def free_port() -> int:
 
 
 def start_server(
-    package: Path, workers: int, threads: int | None, extra: list[str] | None = None
+    package: Path,
+    workers: int,
+    threads: int | None,
+    extra: list[str] | None = None,
+    baseline: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
+    """``nerp serve`` on a free port; with ``baseline`` (a checkout of an earlier nerp) the
+    server runs that checkout's nerp-infra and nerp-deploy sources in this environment."""
     port = free_port()
-    nerp = shutil.which("nerp") or str(Path(sys.executable).parent / "nerp")
-    command = [nerp, "serve", str(package), "--port", str(port), "--workers", str(workers)]
+    env = dict(os.environ)
+    if baseline is None:
+        nerp = [shutil.which("nerp") or str(Path(sys.executable).parent / "nerp")]
+    else:
+        sources = [baseline / "packages" / name / "src" for name in ("infra", "deploy")]
+        env["PYTHONPATH"] = os.pathsep.join(str(path) for path in sources)
+        nerp = [sys.executable, "-c", "from nerp_infra.cli import main; main()"]
+    command = [*nerp, "serve", str(package), "--port", str(port), "--workers", str(workers)]
     command += ["--log-level", "warning", "--max-batch-texts", "256", *(extra or [])]
     if threads:
         command += ["--threads", str(threads)]
-    server = subprocess.Popen(command, start_new_session=True)
+    server = subprocess.Popen(command, start_new_session=True, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -231,6 +245,13 @@ def main() -> int:
         default=["off", "on"],
         help="micro-batching off and/or on (default both, in one run)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a checkout of an earlier nerp (git worktree add DIR REV): its server runs first, "
+        "as 'before', and every row's ratio is against it",
+    )
     parser.add_argument("--micro-batch-wait-ms", type=float, default=None)
     parser.add_argument("--micro-batch-max-texts", type=int, default=None)
     args = parser.parse_args()
@@ -251,14 +272,20 @@ def main() -> int:
             return soak(server, url, args.clients[0], args.seconds)
         finally:
             stop_server(server)
+    if args.baseline is not None and not (args.baseline / "packages" / "deploy").is_dir():
+        raise SystemExit(f"--baseline {args.baseline}: not a nerp checkout (no packages/deploy)")
+    modes = (["before"] if args.baseline is not None else []) + list(args.modes)
     rows: dict[tuple[str, int], tuple[float, float, float, int]] = {}
-    for mode in args.modes:
-        extra = ["--micro-batch" if mode == "on" else "--no-micro-batch"]
-        if args.micro_batch_wait_ms is not None:
-            extra += ["--micro-batch-wait-ms", str(args.micro_batch_wait_ms)]
-        if args.micro_batch_max_texts is not None:
-            extra += ["--micro-batch-max-texts", str(args.micro_batch_max_texts)]
-        server, url = start_server(package, args.workers, args.threads, extra)
+    for mode in modes:
+        extra: list[str] = []
+        if mode != "before":
+            extra = ["--micro-batch" if mode == "on" else "--no-micro-batch"]
+            if args.micro_batch_wait_ms is not None:
+                extra += ["--micro-batch-wait-ms", str(args.micro_batch_wait_ms)]
+            if args.micro_batch_max_texts is not None:
+                extra += ["--micro-batch-max-texts", str(args.micro_batch_max_texts)]
+        baseline = args.baseline if mode == "before" else None
+        server, url = start_server(package, args.workers, args.threads, extra, baseline)
         try:
             run_load(url, texts, 2, 2.0, args.batch)  # warm-up: sessions, thread pools, caches
             for clients in args.clients:
@@ -277,14 +304,16 @@ def main() -> int:
         f"request, {source} ({mean_chars:.0f} characters on average), {args.seconds:.0f} s "
         f"per row, {os.cpu_count()} CPUs"
     )
-    for column in ("micro-batching", "clients", "requests/s", "p50 ms", "p99 ms", "errors"):
+    for column in ("server", "clients", "requests/s", "p50 ms", "p99 ms", "errors"):
         table.add_column(column, justify="right")
-    if "off" in args.modes and "on" in args.modes:
-        table.add_column("× off requests/s", justify="right")
+    reference = modes[0]
+    if len(modes) > 1:
+        table.add_column(f"× {reference} requests/s", justify="right")
+    names = {"before": f"before ({args.baseline})", "off": "micro-batching off", "on": "on"}
     for (mode, clients), (rate, p50, p99, errors) in rows.items():
-        cells = [mode, str(clients), f"{rate:.1f}", f"{p50:.1f}", f"{p99:.1f}", str(errors)]
-        if "off" in args.modes and "on" in args.modes:
-            cells.append(f"{rate / rows['off', clients][0]:.2f}" if mode == "on" else "1.00")
+        cells = [names[mode], str(clients), f"{rate:.1f}", f"{p50:.1f}", f"{p99:.1f}", str(errors)]
+        if len(modes) > 1:
+            cells.append(f"{rate / rows[reference, clients][0]:.2f}")
         table.add_row(*cells)
     console.print(table)
     console.print(f"load average at end: {load_average()}")
