@@ -16,8 +16,9 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nerp_deploy.package import PACKAGE_KIND
+from nerp_infra.artifacts import kinds
 from nerp_infra.config import ExperimentConfig, dump_config
+from nerp_infra.deprecation import deprecated_names
 
 if TYPE_CHECKING:
     from nerp_infra.artifacts import IndexedArtifact
@@ -37,9 +38,17 @@ __all__ = [
 JOB_KEY = "conversion"
 """File stem of the job YAML (``conversion.yml``)."""
 ENVIRONMENT_NAME = "nerp-deploy-convert"
-CONVERT_STAGE = "convert"
 OUTPUT_NAME = "package"
 """The job output the ONNX package is written to."""
+
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={
+        "CONVERT_STAGE": "nerp_infra.artifacts.kinds:CONVERT_STAGE",
+    },
+)
 
 
 def conversion_command() -> str:
@@ -84,7 +93,7 @@ def build_conversion_job(
         raise AzureJobSpecError(f"job input 'model': {model} is not a model artifact folder")
     tags = REGISTRY.build(
         defaults=False,
-        stage=CONVERT_STAGE,
+        stage=kinds.CONVERT_STAGE,
         backbone=config.model.backbone,
         lineage=(lineage if lineage is not None else _lineage(model)) or None,
     )
@@ -211,7 +220,7 @@ def run_conversion_job(ctx: StageContext, model_dir: Path) -> StageResult:
     finished, recorded = submit_conversion_job(
         ctx.config, model_dir, out, output_root=ctx.output_root
     )
-    packages = [item for item in recorded if item.manifest.kind == PACKAGE_KIND]
+    packages = [item for item in recorded if item.manifest.kind == kinds.ONNX_PACKAGE_KIND]
     if not packages:
         from nerp_infra.azureml import AzureMLError
 

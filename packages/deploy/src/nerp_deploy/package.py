@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Literal
 
 from nerp_deploy.errors import PackageError
+from nerp_infra.artifacts import kinds
 from nerp_infra.artifacts.manifest import MANIFEST_NAME, Manifest, ManifestError, read_manifest
+from nerp_infra.deprecation import deprecated_names
 from nerp_infra.model_files import (
     INFERENCE_FILE,
     ONNX_FP32_FILE,
@@ -29,10 +31,16 @@ from nerp_infra.model_files import (
     read_inference_settings,
 )
 
-__all__ = ["PACKAGE_KIND", "VARIANTS", "VARIANT_FILES", "OnnxPackage", "Variant"]
+__all__ = ["VARIANTS", "VARIANT_FILES", "OnnxPackage", "Variant"]
 
-PACKAGE_KIND = "onnx_package"
-"""Manifest ``kind`` of an ONNX package."""
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={
+        "PACKAGE_KIND": "nerp_infra.artifacts.kinds:ONNX_PACKAGE_KIND",
+    },
+)
 
 Variant = Literal["fp32", "int8"]
 VARIANTS: tuple[Variant, ...] = ("fp32", "int8")
@@ -74,10 +82,10 @@ class OnnxPackage:
                 manifest = read_manifest(directory)
             except ManifestError as exc:
                 raise PackageError(str(exc)) from exc
-            if manifest.kind != PACKAGE_KIND:
+            if manifest.kind != kinds.ONNX_PACKAGE_KIND:
                 raise PackageError(
                     f"{directory / MANIFEST_NAME}: kind is {manifest.kind!r}, expected "
-                    f"{PACKAGE_KIND!r}; pass an ONNX package, not another artifact"
+                    f"{kinds.ONNX_PACKAGE_KIND!r}; pass an ONNX package, not another artifact"
                 )
             if manifest.status != "complete":
                 reason = manifest.extra.get("failure_reason", "")

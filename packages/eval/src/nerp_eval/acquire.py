@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nerp_eval.errors import AcquisitionError
 from nerp_infra.artifacts import ArtifactIndex, ArtifactNotFoundError, Manifest
+from nerp_infra.artifacts.kinds import STUDY_KIND
 from nerp_infra.config import TrackingConfig
 from nerp_infra.model_files import CHECKPOINT_DIR, INFERENCE_FILE, TOKENIZER_FILE
 
@@ -83,7 +84,7 @@ def _local_candidates(manifest: Manifest, artifact_dir: Path) -> list[tuple[str,
         places.append(
             (f"refit_checkpoint of {manifest.kind} {manifest.id}", artifact_dir / relative)
         )
-    if manifest.kind != "study":
+    if manifest.kind != STUDY_KIND:
         places.append((f"{manifest.kind} artifact {manifest.id}", artifact_dir))
     return places
 

@@ -17,6 +17,7 @@ from nerp_hpo.samplers import grid_size
 from nerp_hpo.space import build_distributions
 from nerp_hpo.storage import default_storage_url
 from nerp_infra.artifacts import Manifest
+from nerp_infra.artifacts.kinds import STUDY_KIND
 from nerp_infra.config import ExperimentConfig
 from nerp_infra.fingerprints import fingerprint
 from nerp_infra.paths import ANY_BACKBONE, backbone_component, slug
@@ -38,7 +39,6 @@ __all__ = [
     "study_output_root",
 ]
 
-STUDY_KIND = "study"
 TRIALS_DIR = "trials"
 REPORT_DIR = "report"
 SPACE_FP_FORMAT = 1

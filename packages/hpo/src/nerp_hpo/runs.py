@@ -19,6 +19,7 @@ from typing import Any
 
 import optuna
 
+from nerp_infra.artifacts.kinds import HPO_STAGE
 from nerp_infra.config import NamingConfig
 from nerp_infra.tags import build_tags, register_tag, tag_name
 from nerp_infra.tracking import log_metrics, log_params, start_run
@@ -30,7 +31,6 @@ __all__ = [
     "parent_run_key",
 ]
 
-HPO_STAGE = "hpo"
 
 register_tag("hpo_trial_run_id", "MLflow run id of the HPO trial a refit run retrains")
 register_tag("study_version", "version of the Optuna study (the study artifact's variant)")

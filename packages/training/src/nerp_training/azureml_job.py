@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nerp_infra.artifacts import ArtifactIndex
-from nerp_infra.artifacts.kinds import DATASET_KIND, FINAL_TRAINING_STAGE
+from nerp_infra.artifacts.kinds import DATASET_KIND, FINAL_TRAINING_STAGE, MODEL_KIND
 from nerp_infra.azureml import AzureJobSpecError
 from nerp_infra.config import ExperimentConfig, dump_config
 from nerp_infra.tags import REGISTRY
@@ -252,7 +252,7 @@ def run_training_job(ctx: StageContext, dataset_dir: Path | None = None) -> Stag
     recorded = record_job_outputs(
         ml_client, finished, OUTPUT_NAME, ctx.index, ctx.layout, lineage=lineage
     )
-    models = [item for item in recorded if item.manifest.kind == "model"]
+    models = [item for item in recorded if item.manifest.kind == MODEL_KIND]
     return StageResult(
         status="submitted",
         artifact_ids=tuple(item.id for item in recorded),

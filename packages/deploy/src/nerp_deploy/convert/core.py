@@ -32,7 +32,6 @@ from nerp_deploy.convert.reference import load_model, torch_predictor
 from nerp_deploy.convert.synthetic import sample_texts as default_sample_texts
 from nerp_deploy.convert.synthetic import synthetic_documents
 from nerp_deploy.errors import PackageError
-from nerp_deploy.package import PACKAGE_KIND
 from nerp_deploy.predictor import Predictor
 from nerp_deploy.runtime import OrtRunner
 from nerp_deploy.windowing import WindowTokenizer
@@ -44,6 +43,7 @@ from nerp_infra.artifacts import (
     new_artifact_id,
     write_manifest,
 )
+from nerp_infra.artifacts.kinds import CONVERT_STAGE, ONNX_PACKAGE_KIND
 from nerp_infra.config import ConversionConfig, ParityConfig
 from nerp_infra.fingerprints import conv_fp, runtime_versions
 from nerp_infra.model_files import (
@@ -68,7 +68,6 @@ __all__ = [
     "verify_package",
 ]
 
-CONVERT_STAGE = "convert"
 EXPORTER = "torch.onnx.dynamo"
 GRAPH_OPTIMIZATION = "onnxscript.ort_fusions+qattention"
 """What conv_fp records for the fusion step (change it when the fusion step changes)."""
@@ -378,8 +377,8 @@ def _new_manifest(
     checkpoint: ModelCheckpoint, fp: str, settings: dict[str, Any], *, key: str
 ) -> Manifest:
     return Manifest(
-        kind=PACKAGE_KIND,
-        id=new_artifact_id(PACKAGE_KIND),
+        kind=ONNX_PACKAGE_KIND,
+        id=new_artifact_id(ONNX_PACKAGE_KIND),
         stage=CONVERT_STAGE,
         backbone=_backbone(checkpoint),
         key=key,
@@ -474,7 +473,7 @@ def run_conversion(
     decision = begin_artifact(
         index,
         OutputLayout(root, layout),
-        kind=PACKAGE_KIND,
+        kind=ONNX_PACKAGE_KIND,
         stage=CONVERT_STAGE,
         backbone=_backbone(checkpoint),
         fingerprints={"conv_fp": fp},

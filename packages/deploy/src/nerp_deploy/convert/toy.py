@@ -32,12 +32,16 @@ from transformers import (
 )
 
 from nerp_deploy.convert.synthetic import ENTITY_TYPES, synthetic_documents
+from nerp_infra.artifacts.kinds import MODEL_KIND
 from nerp_infra.artifacts.manifest import Manifest, new_artifact_id, write_manifest
 from nerp_infra.labels import IGNORE_INDEX, LabelScheme, encode_spans, plan_windows
 from nerp_infra.model_files import CHECKPOINT_DIR, InferenceSettings, write_inference_settings
 from nerp_infra.wordpiece import TOKEN_ROLES, tiny_wordpiece
 
 __all__ = ["build_toy_checkpoint"]
+
+_TOY_STAGE = "toy_training"
+"""Artifact stage of a toy checkpoint (a test fixture, not a pipeline stage)."""
 
 
 def _training_rows(
@@ -210,9 +214,9 @@ def build_toy_checkpoint(
     )
     write_inference_settings(model_dir, settings)
     manifest = Manifest(
-        kind="model",
-        id=new_artifact_id("model"),
-        stage="toy_training",
+        kind=MODEL_KIND,
+        id=new_artifact_id(MODEL_KIND),
+        stage=_TOY_STAGE,
         backbone=backbone,
         key=f"toy-seed{seed}",
         variant=1,

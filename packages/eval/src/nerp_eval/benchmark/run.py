@@ -23,8 +23,10 @@ from nerp_eval.benchmark.timing import BatchTiming, time_predictor
 from nerp_eval.errors import EvalError
 from nerp_eval.targets import InferenceTarget, open_predictor, torch_threads
 from nerp_eval.tracking import run_name, short_or_placeholder
-from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, read_manifest
+from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, kinds, read_manifest
+from nerp_infra.artifacts.kinds import BENCHMARK_KIND
 from nerp_infra.config import BenchmarkConfig, NamingConfig, TrackingConfig
+from nerp_infra.deprecation import deprecated_names
 from nerp_infra.fingerprints import bench_fp
 from nerp_infra.paths import ANY_BACKBONE, OutputLayout
 from nerp_infra.tags import build_tags
@@ -33,7 +35,6 @@ from nerp_infra.tracking import log_artifacts, log_metrics, log_params, tracked_
 __all__ = [
     "BENCHMARK_FILE",
     "BENCHMARK_KIND",
-    "BENCHMARK_STAGE",
     "CHART_FILE",
     "BenchmarkRun",
     "benchmark_settings",
@@ -41,8 +42,15 @@ __all__ = [
     "run_benchmark",
 ]
 
-BENCHMARK_KIND = "benchmark"
-BENCHMARK_STAGE = "benchmark"
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={
+        "BENCHMARK_STAGE": "nerp_infra.artifacts.kinds:BENCHMARK_STAGE",
+    },
+)
+
 BENCHMARK_FILE = "benchmark.json"
 CHART_FILE = "latency.html"
 
@@ -183,7 +191,7 @@ def run_benchmark(
         index,
         layout,
         kind=BENCHMARK_KIND,
-        stage=BENCHMARK_STAGE,
+        stage=kinds.BENCHMARK_STAGE,
         backbone=backbone,
         fingerprints={"bench_fp": fp},
         lineage=lineage,
@@ -255,7 +263,7 @@ def run_benchmark(
             variant=handle.manifest.variant,
         )
         with tracked_stage(
-            tracking, layout.root, stage=BENCHMARK_STAGE, name=name, tags=tags
+            tracking, layout.root, stage=kinds.BENCHMARK_STAGE, name=name, tags=tags
         ) as run_id:
             if run_id is not None:
                 log_params(

@@ -20,8 +20,10 @@ from nerp_eval.evaluation.examples import EXAMPLES_FILE, examples_payload
 from nerp_eval.evaluation.scoring import ScoredDocument, predict_and_align
 from nerp_eval.targets import InferenceTarget, open_predictor, torch_threads
 from nerp_eval.tracking import run_name, short_or_placeholder
-from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, read_manifest
+from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, kinds, read_manifest
+from nerp_infra.artifacts.kinds import EVALUATION_KIND
 from nerp_infra.config import NamingConfig, TrackingConfig
+from nerp_infra.deprecation import deprecated_names
 from nerp_infra.documents import Document
 from nerp_infra.fingerprints import fingerprint
 from nerp_infra.paths import OutputLayout
@@ -32,7 +34,6 @@ from nerp_training.metrics import EntityMetrics, entity_metrics
 __all__ = [
     "EVALUATION_FILE",
     "EVALUATION_KIND",
-    "EVALUATION_STAGE",
     "EXAMPLES_FILE",
     "PREDICTIONS_FILE",
     "EvaluationData",
@@ -42,8 +43,15 @@ __all__ = [
     "run_evaluation",
 ]
 
-EVALUATION_KIND = "evaluation"
-EVALUATION_STAGE = "evaluate"
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={
+        "EVALUATION_STAGE": "nerp_infra.artifacts.kinds:EVALUATE_STAGE",
+    },
+)
+
 EVALUATION_FILE = "evaluation.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 
@@ -234,7 +242,7 @@ def run_evaluation(
         index,
         layout,
         kind=EVALUATION_KIND,
-        stage=EVALUATION_STAGE,
+        stage=kinds.EVALUATE_STAGE,
         backbone=target.backbone,
         fingerprints={"eval_fp": eval_fp},
         lineage=lineage,
@@ -275,7 +283,7 @@ def run_evaluation(
             variant=handle.manifest.variant,
         )
         with tracked_stage(
-            tracking, layout.root, stage=EVALUATION_STAGE, name=name, tags=tags
+            tracking, layout.root, stage=kinds.EVALUATE_STAGE, name=name, tags=tags
         ) as run_id:
             if run_id is not None:
                 log_params(

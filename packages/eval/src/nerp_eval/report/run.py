@@ -19,9 +19,12 @@ from nerp_infra.artifacts import (
     IndexedArtifact,
     RunMode,
     begin_artifact,
+    kinds,
     read_manifest,
 )
+from nerp_infra.artifacts.kinds import REPORT_KIND
 from nerp_infra.config import TrackingConfig
+from nerp_infra.deprecation import deprecated_names
 from nerp_infra.fingerprints import fingerprint
 from nerp_infra.paths import ANY_BACKBONE, OutputLayout
 
@@ -34,8 +37,15 @@ __all__ = [
     "write_report",
 ]
 
-REPORT_KIND = "report"
-REPORT_STAGE = "report"
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={
+        "REPORT_STAGE": "nerp_infra.artifacts.kinds:REPORT_STAGE",
+    },
+)
+
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
 REPORT_DATA_FILE = "report.json"
@@ -79,7 +89,7 @@ def write_report(
         index,
         layout,
         kind=REPORT_KIND,
-        stage=REPORT_STAGE,
+        stage=kinds.REPORT_STAGE,
         backbone=ANY_BACKBONE,
         fingerprints={"report_fp": report_fp},
         lineage=sorted(stamps),

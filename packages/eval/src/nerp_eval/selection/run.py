@@ -47,7 +47,8 @@ from nerp_eval.selection.studies import (
 )
 from nerp_eval.targets import InferenceTarget, resolve_target
 from nerp_eval.tracking import run_name
-from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, read_manifest
+from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, kinds, read_manifest
+from nerp_infra.artifacts.kinds import SELECTION_KIND
 from nerp_infra.config import (
     BenchmarkConfig,
     ConversionConfig,
@@ -56,6 +57,7 @@ from nerp_infra.config import (
     TrackingConfig,
     TrainConfig,
 )
+from nerp_infra.deprecation import deprecated_names
 from nerp_infra.documents import Document
 from nerp_infra.fingerprints import fingerprint
 from nerp_infra.paths import ANY_BACKBONE, OutputLayout, backbone_component
@@ -65,14 +67,20 @@ from nerp_infra.tracking import log_metrics, log_params, setup_mlflow, tracked_s
 __all__ = [
     "SELECTION_FILE",
     "SELECTION_KIND",
-    "SELECTION_STAGE",
     "SelectionRun",
     "champion_params",
     "run_selection",
 ]
 
-SELECTION_KIND = "selection"
-SELECTION_STAGE = "select"
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={
+        "SELECTION_STAGE": "nerp_infra.artifacts.kinds:SELECT_STAGE",
+    },
+)
+
 SELECTION_FILE = "selection.json"
 SELECT_FP_FORMAT = 1
 LATENCY_STATISTIC = "p50_ms"
@@ -198,7 +206,7 @@ def _dataset_documents(index: ArtifactIndex, studies: Sequence[StudyRecord]) -> 
             if parent not in index:
                 continue
             found = index.get(parent)
-            if found.manifest.kind == "dataset" and found.status == "complete":
+            if found.manifest.kind == kinds.DATASET_KIND and found.status == "complete":
                 return list(load_dataset(found.path).test)
     return []
 
@@ -370,7 +378,7 @@ def run_selection(
         index,
         layout,
         kind=SELECTION_KIND,
-        stage=SELECTION_STAGE,
+        stage=kinds.SELECT_STAGE,
         backbone=ANY_BACKBONE,
         fingerprints={"select_fp": fp},
         lineage=[item.study.artifact_id for item in items],
@@ -524,7 +532,7 @@ def _track(
         decision=f"{outcome.rule}: {outcome.reason}"[:5000],
     )
     with tracked_stage(
-        tracking, layout.root, stage=SELECTION_STAGE, name=name, tags=tags
+        tracking, layout.root, stage=kinds.SELECT_STAGE, name=name, tags=tags
     ) as run_id:
         if run_id is None:
             return None

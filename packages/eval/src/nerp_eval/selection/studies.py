@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from nerp_eval.errors import SelectionError
-from nerp_infra.artifacts import ArtifactIndex, Manifest
+from nerp_infra.artifacts import ArtifactIndex, Manifest, kinds
+from nerp_infra.artifacts.kinds import STUDY_KIND
+from nerp_infra.deprecation import deprecated_names
 from nerp_infra.tags import tag_name
 
 __all__ = [
     "BACKBONE_PARAM",
-    "HPO_STAGE",
     "STUDY_KIND",
     "TRIAL_VALUE_METRIC",
     "StudyRecord",
@@ -42,8 +43,15 @@ __all__ = [
     "study_record",
 ]
 
-STUDY_KIND = "study"
-HPO_STAGE = "hpo"
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={
+        "HPO_STAGE": "nerp_infra.artifacts.kinds:HPO_STAGE",
+    },
+)
+
 TRIAL_VALUE_METRIC = "cv_mean"
 """The metric a trial run logs as its objective value (mean over CV folds)."""
 BACKBONE_PARAM = "backbone"
@@ -169,7 +177,7 @@ def find_studies(
         if incomplete:
             raise SelectionError(f"study artifact(s) {', '.join(incomplete)} are not complete")
     else:
-        found = index.find(kind=STUDY_KIND, stage=HPO_STAGE, status="complete")
+        found = index.find(kind=STUDY_KIND, stage=kinds.HPO_STAGE, status="complete")
         if data_fp is not None:
             found = [a for a in found if a.manifest.fingerprints.get("data_fp") == data_fp]
     latest: dict[tuple[str, str], Any] = {}
@@ -190,7 +198,7 @@ def _mlflow_trials(
     from nerp_infra.tracking import experiment_name
 
     client = MlflowClient()
-    name = experiment_name(experiment_prefix, HPO_STAGE)
+    name = experiment_name(experiment_prefix, kinds.HPO_STAGE)
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         return [], [f"no MLflow experiment {name!r}"], False

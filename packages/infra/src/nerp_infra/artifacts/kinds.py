@@ -28,11 +28,11 @@ __all__ = [
     "HPO_STAGE",
     "MODEL_KIND",
     "ONNX_PACKAGE_KIND",
+    "PIPELINE_STAGES",
     "REPORT_KIND",
     "REPORT_STAGE",
     "SELECTION_KIND",
     "SELECT_STAGE",
-    "STAGE_OUTPUTS",
     "STUDY_KIND",
     "TRAIN_STAGE",
 ]
@@ -69,17 +69,17 @@ EVALUATE_STAGE: Final = "evaluate"
 BENCHMARK_STAGE: Final = "benchmark"
 REPORT_STAGE: Final = "report"
 
+PIPELINE_STAGES: Final = (
+    DATA_STAGE,
+    HPO_STAGE,
+    SELECT_STAGE,
+    TRAIN_STAGE,
+    CONVERT_STAGE,
+    EVALUATE_STAGE,
+    BENCHMARK_STAGE,
+    REPORT_STAGE,
+)
+"""Every pipeline stage, in the only order they can run (``nerp_infra.config.StageName``)."""
+
 # The artifact stage of the final model (the ``train`` pipeline stage writes it).
 FINAL_TRAINING_STAGE: Final = "final_training"
-
-STAGE_OUTPUTS: Final = {
-    DATA_STAGE: DATASET_KIND,
-    HPO_STAGE: STUDY_KIND,
-    SELECT_STAGE: SELECTION_KIND,
-    TRAIN_STAGE: MODEL_KIND,
-    CONVERT_STAGE: ONNX_PACKAGE_KIND,
-    EVALUATE_STAGE: EVALUATION_KIND,
-    BENCHMARK_STAGE: BENCHMARK_KIND,
-    REPORT_STAGE: REPORT_KIND,
-}
-"""The artifact kind each pipeline stage produces."""

@@ -27,8 +27,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from nerp_infra.artifacts import ArtifactIndex, begin_artifact, read_manifest
+from nerp_infra.artifacts import ArtifactIndex, begin_artifact, kinds, read_manifest
 from nerp_infra.config.data import DataConfig
+from nerp_infra.deprecation import deprecated_names
 from nerp_infra.documents import Document, read_documents, write_documents
 from nerp_infra.fingerprints import data_fp as compute_data_fp
 from nerp_infra.fingerprints import fingerprint, short
@@ -42,8 +43,6 @@ from nerp_training.data.synth import synthesize_resumes
 from nerp_training.data.validation import ValidationReport, validate_documents
 
 __all__ = [
-    "DATASET_KIND",
-    "DATASET_STAGE",
     "SPLIT_FILES",
     "PreparedDataset",
     "load_dataset",
@@ -51,10 +50,18 @@ __all__ = [
     "source_fingerprint",
 ]
 
+__getattr__ = deprecated_names(
+    __name__,
+    since="0.2.0",
+    removed_in="0.3.0",
+    names={
+        "DATASET_KIND": "nerp_infra.artifacts.kinds:DATASET_KIND",
+        "DATASET_STAGE": "nerp_infra.artifacts.kinds:DATA_STAGE",
+    },
+)
+
 logger = logging.getLogger("nerp_training.data")
 
-DATASET_KIND = "dataset"
-DATASET_STAGE = "data"
 SPLITS = ("train", "validation", "test")
 SPLIT_FILES: dict[str, str] = {name: f"{name}.jsonl" for name in SPLITS}
 LABEL_MAP_FILE = "label_map.json"
@@ -166,8 +173,8 @@ def prepare_dataset(
     source_fp = source_fingerprint(data_config, config_dir=config_dir)
     if run_mode in ("reuse_if_exists", "resume_if_incomplete"):
         found = index.latest(
-            DATASET_KIND,
-            stage=DATASET_STAGE,
+            kinds.DATASET_KIND,
+            stage=kinds.DATA_STAGE,
             backbone=ANY_BACKBONE,
             fingerprints={"source_fp": source_fp},
         )
@@ -201,8 +208,8 @@ def prepare_dataset(
         decision = begin_artifact(
             index,
             layout,
-            kind=DATASET_KIND,
-            stage=DATASET_STAGE,
+            kind=kinds.DATASET_KIND,
+            stage=kinds.DATA_STAGE,
             backbone=ANY_BACKBONE,
             key=f"data-{short(dataset_fp)}",
             fingerprints=fingerprints,
@@ -255,7 +262,7 @@ def load_dataset(artifact_dir: str | os.PathLike[str]) -> PreparedDataset:
     """Read a complete dataset artifact, checking its files still match its data_fp."""
     directory = Path(artifact_dir)
     manifest = read_manifest(directory)
-    if manifest.kind != DATASET_KIND:
+    if manifest.kind != kinds.DATASET_KIND:
         raise DataError(
             f"artifact {manifest.id} is a {manifest.kind!r}, not a dataset", path=directory
         )
