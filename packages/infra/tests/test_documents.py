@@ -277,7 +277,12 @@ def test_write_rejects_unknown_suffix(tmp_path: Path) -> None:
 def documents(draw: st.DrawFn) -> list[Document]:
     count = draw(st.integers(0, 4))
     ids = draw(
-        st.lists(st.text(min_size=1, max_size=6), min_size=count, max_size=count, unique=True)
+        st.lists(
+            st.text(min_size=1, max_size=6).filter(str.strip),
+            min_size=count,
+            max_size=count,
+            unique=True,
+        )
     )
     docs = []
     for doc_id in ids:
@@ -321,3 +326,8 @@ def test_unencodable_strings_name_file_line_and_field(
         read_documents(path)
     assert caught.value.location == "line 2" and caught.value.field == field
     assert "lone surrogate" in caught.value.reason
+
+
+def test_a_blank_document_id_is_refused_as_the_readers_refuse_it() -> None:
+    with pytest.raises(ValueError, match="must not be blank"):
+        Document(id="  ", text="x")

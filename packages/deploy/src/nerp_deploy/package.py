@@ -21,6 +21,7 @@ from typing import Literal
 from nerp_deploy.errors import PackageError
 from nerp_infra.artifacts import kinds
 from nerp_infra.artifacts.manifest import MANIFEST_NAME, Manifest, ManifestError, read_manifest
+from nerp_infra.artifacts.payloads import OnnxPackagePayload
 from nerp_infra.deprecation import deprecated_names
 from nerp_infra.model_files import (
     INFERENCE_FILE,
@@ -88,7 +89,7 @@ class OnnxPackage:
                     f"{kinds.ONNX_PACKAGE_KIND!r}; pass an ONNX package, not another artifact"
                 )
             if manifest.status != "complete":
-                reason = manifest.extra.get("failure_reason", "")
+                reason = OnnxPackagePayload.of(manifest, directory).failure_reason or ""
                 raise PackageError(
                     f"{directory / MANIFEST_NAME}: conversion status is {manifest.status!r}, "
                     f"not 'complete'; refusing to load it{f' ({reason})' if reason else ''}"

@@ -16,6 +16,7 @@ from pathlib import Path
 from nerp_eval.errors import AcquisitionError
 from nerp_infra.artifacts import ArtifactIndex, ArtifactNotFoundError, Manifest
 from nerp_infra.artifacts.kinds import STUDY_KIND
+from nerp_infra.artifacts.payloads import StudyPayload, payload_of
 from nerp_infra.config import TrackingConfig
 from nerp_infra.model_files import CHECKPOINT_DIR, INFERENCE_FILE, TOKENIZER_FILE
 
@@ -78,9 +79,10 @@ def find_checkpoint_dir(root: Path) -> Path | None:
 
 
 def _local_candidates(manifest: Manifest, artifact_dir: Path) -> list[tuple[str, Path]]:
-    relative = manifest.extra.get("refit_checkpoint")
+    study = StudyPayload.of(manifest, artifact_dir) if manifest.kind == STUDY_KIND else None
+    relative = study.refit_checkpoint if study is not None else None
     places: list[tuple[str, Path]] = []
-    if isinstance(relative, str) and relative:
+    if relative:
         places.append(
             (f"refit_checkpoint of {manifest.kind} {manifest.id}", artifact_dir / relative)
         )
@@ -90,12 +92,9 @@ def _local_candidates(manifest: Manifest, artifact_dir: Path) -> list[tuple[str,
 
 
 def _mlflow_run_ids(manifest: Manifest) -> list[str]:
-    ids = []
-    for key in ("refit_mlflow_run_id", "mlflow_run_id"):
-        value = manifest.extra.get(key)
-        if isinstance(value, str) and value:
-            ids.append(value)
-    return list(dict.fromkeys(ids))
+    payload = payload_of(manifest)
+    refit = payload.refit_mlflow_run_id if isinstance(payload, StudyPayload) else None
+    return list(dict.fromkeys(i for i in (refit, payload.mlflow_run_id) if i))
 
 
 def _from_mlflow(run_id: str, cache_root: Path) -> tuple[Path | None, str]:

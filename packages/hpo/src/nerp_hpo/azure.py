@@ -27,8 +27,8 @@ from nerp_hpo.sweep import (
 from nerp_hpo.sweep_children import sweep_failure
 from nerp_hpo.sweep_record import find_recorded_study, record_sweep, sweep_study_plan
 from nerp_infra.artifacts import ArtifactIndex
+from nerp_infra.artifacts.payloads import Payload
 from nerp_infra.azureml.errors import AzureJobError, AzureJobTimeout
-from nerp_infra.azureml.outputs import AZUREML_JOB_EXTRA
 from nerp_infra.azureml.workspace import Workspace
 from nerp_infra.config import ExperimentConfig, RunMode
 from nerp_infra.paths import OutputLayout
@@ -108,7 +108,7 @@ def submit_sweep(
     if (run_mode or config.hpo.run_mode) != "force_new":
         found = find_recorded_study(ArtifactIndex(output_root), study_plan, dataset)
         if found is not None:
-            source = found.manifest.extra.get(AZUREML_JOB_EXTRA) or {}
+            source = Payload.of(found.manifest, found.path).azureml_job or {}
             return SweepSubmission(
                 name=source.get("job_name"),
                 status="reused",

@@ -88,7 +88,7 @@ def studies_status(
                     study_name=str(name),
                     storage=redact_url(url),
                     counts=TrialCounts(),
-                    budget=manifest.extra.get("budget"),
+                    budget=StudyPayload.of(manifest, directory).budget,
                     best_value=manifest.metrics.get("best_value"),
                     best_trial=None,
                     best_params={},

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -98,6 +99,16 @@ EncodableStr = Annotated[StrictStr, BeforeValidator(_encodable)]
 _NonEmptyEncodableStr = Annotated[StrictStr, Field(min_length=1), BeforeValidator(_encodable)]
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank (only whitespace)")
+    return value
+
+
+_DocumentId = Annotated[_NonEmptyEncodableStr, AfterValidator(_not_blank)]
+"""As the document readers require: a blank id could not be read back from a file."""
+
+
 class Span(BaseModel):
     """One labelled character range ``[start, end)`` of a document's text."""
 
@@ -132,7 +143,7 @@ class Document(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: _NonEmptyEncodableStr
+    id: _DocumentId
     text: EncodableStr
     spans: list[Span] = Field(default_factory=list)
 

@@ -44,6 +44,7 @@ from nerp_infra.artifacts import (
     write_manifest,
 )
 from nerp_infra.artifacts.kinds import CONVERT_STAGE, ONNX_PACKAGE_KIND
+from nerp_infra.artifacts.payloads import OnnxPackagePayload
 from nerp_infra.config import ConversionConfig, ParityConfig
 from nerp_infra.fingerprints import conv_fp, runtime_versions
 from nerp_infra.model_files import (
@@ -275,47 +276,6 @@ def _check_empty(out: Path) -> None:
         )
 
 
-class _FolderManifest:
-    """Manifest bookkeeping for a package in a folder of the caller's choosing (no index)."""
-
-    def __init__(self, directory: Path, manifest: Manifest) -> None:
-        self.dir = directory
-        self.manifest = manifest
-        write_manifest(directory, manifest)
-
-    def _save(self, manifest: Manifest) -> Manifest:
-        write_manifest(self.dir, manifest)
-        self.manifest = manifest
-        return manifest
-
-    def update_metrics(self, metrics: Mapping[str, Any]) -> Manifest:
-        return self._save(self.manifest.touched(metrics={**self.manifest.metrics, **metrics}))
-
-    def update_extra(self, extra: Mapping[str, Any]) -> Manifest:
-        return self._save(self.manifest.touched(extra={**self.manifest.extra, **extra}))
-
-    def complete(
-        self, *, metrics: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None
-    ) -> Manifest:
-        return self._save(
-            self.manifest.touched(
-                status="complete",
-                metrics={**self.manifest.metrics, **(metrics or {})},
-                extra={**self.manifest.extra, **(extra or {})},
-            )
-        )
-
-    def fail(self, reason: str) -> Manifest:
-        return self._save(
-            self.manifest.touched(
-                status="failed", extra={**self.manifest.extra, "failure_reason": reason}
-            )
-        )
-
-
-_Handle = _FolderManifest | ArtifactHandle
-
-
 def convert_checkpoint(
     checkpoint_dir: str | Path,
     out_dir: str | Path,
@@ -350,9 +310,9 @@ def convert_checkpoint(
     out = Path(out_dir)
     _check_empty(out)
     out.mkdir(parents=True, exist_ok=True)
-    handle = _FolderManifest(
-        out, _new_manifest(checkpoint, fp, settings, key=fingerprint_key({"conv_fp": fp}))
-    )
+    manifest = _new_manifest(checkpoint, fp, settings, key=fingerprint_key({"conv_fp": fp}))
+    write_manifest(out, manifest)
+    handle = ArtifactHandle(out, manifest)
     report, timings, fusion = _convert_into(
         checkpoint, handle, opset, quantize, config, sample_texts, console, optimize
     )
@@ -393,18 +353,18 @@ def _new_manifest(
 
 def _model_extra(checkpoint: ModelCheckpoint) -> dict[str, Any]:
     """Which model was converted, and its spec_fp for run names (when it has a manifest)."""
-    extra: dict[str, Any] = {
-        "model_artifact_id": checkpoint.artifact_id,
-        "source_checkpoint": str(checkpoint.model_dir.resolve()),
-    }
+    payload = OnnxPackagePayload(
+        model_artifact_id=checkpoint.artifact_id,
+        source_checkpoint=str(checkpoint.model_dir.resolve()),
+    )
     if checkpoint.manifest is not None and "spec_fp" in checkpoint.manifest.fingerprints:
-        extra["model_spec_fp"] = checkpoint.manifest.fingerprints["spec_fp"]
-    return extra
+        payload.model_spec_fp = checkpoint.manifest.fingerprints["spec_fp"]
+    return payload.as_extra()
 
 
 def _convert_into(
     checkpoint: ModelCheckpoint,
-    handle: _Handle,
+    handle: ArtifactHandle,
     opset: int,
     quantize: bool,
     config: ParityConfig,
@@ -431,9 +391,10 @@ def _convert_into(
     except BaseException as exc:
         handle.fail(f"{type(exc).__name__}: {exc}")
         raise
-    extra: dict[str, Any] = {"timings_s": steps.timings}
+    payload = OnnxPackagePayload(timings_s=steps.timings)
     if fusion is not None:
-        extra["graph_optimization"] = fusion.manifest()
+        payload.graph_optimization = fusion.manifest()
+    extra = payload.as_extra()
     if not report.passed:
         error = ParityError(report)
         handle.update_metrics(report.metrics())

@@ -25,6 +25,7 @@ from nerp_eval.targets import InferenceTarget, open_predictor, torch_threads
 from nerp_eval.tracking import run_name, short_or_placeholder
 from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, kinds, read_manifest
 from nerp_infra.artifacts.kinds import BENCHMARK_KIND
+from nerp_infra.artifacts.payloads import BenchmarkPayload
 from nerp_infra.config import BenchmarkConfig, NamingConfig, TrackingConfig
 from nerp_infra.deprecation import deprecated_names
 from nerp_infra.fingerprints import bench_fp
@@ -282,7 +283,10 @@ def run_benchmark(
                 log_metrics(metrics)
                 log_artifacts(handle.dir, "benchmark")
         handle.complete(
-            metrics=metrics, extra={"mlflow_run_id": run_id, "purpose": purpose, "device": machine}
+            metrics=metrics,
+            extra=BenchmarkPayload(
+                mlflow_run_id=run_id, purpose=purpose, device=machine
+            ).as_extra(),
         )
     except BaseException as exc:
         if read_manifest(handle.dir).status == "incomplete":

@@ -22,6 +22,7 @@ from nerp_eval.targets import InferenceTarget, open_predictor, torch_threads
 from nerp_eval.tracking import run_name, short_or_placeholder
 from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, kinds, read_manifest
 from nerp_infra.artifacts.kinds import EVALUATION_KIND
+from nerp_infra.artifacts.payloads import EvaluationPayload
 from nerp_infra.config import NamingConfig, TrackingConfig
 from nerp_infra.deprecation import deprecated_names
 from nerp_infra.documents import Document
@@ -298,7 +299,7 @@ def run_evaluation(
                 log_artifacts(handle.dir, "evaluation")
         handle.complete(
             metrics=_summary_metrics(result),
-            extra={"mlflow_run_id": run_id, "backend": target.backend},
+            extra=EvaluationPayload(mlflow_run_id=run_id, backend=target.backend).as_extra(),
         )
     except BaseException as exc:
         if read_manifest(handle.dir).status == "incomplete":

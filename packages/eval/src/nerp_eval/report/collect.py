@@ -21,6 +21,7 @@ from nerp_eval.report.importance import parameter_importance
 from nerp_eval.selection.run import SELECTION_FILE, SELECTION_KIND
 from nerp_eval.selection.studies import STUDY_KIND, read_trials, study_record
 from nerp_infra.artifacts import ArtifactIndex, IndexedArtifact, Manifest
+from nerp_infra.artifacts.payloads import StudyPayload
 from nerp_infra.config import TrackingConfig
 
 __all__ = [
@@ -124,7 +125,7 @@ def _study(artifact: IndexedArtifact, tracking: TrackingConfig | None) -> dict[s
             {"number": t.number, "state": "COMPLETE", "value": t.value, "params": dict(t.params)}
             for t in complete
         ]
-    plots = manifest.extra.get("report", {}).get("plots", {}) if manifest.extra else {}
+    plots = (StudyPayload.of(manifest, artifact.path).report or {}).get("plots", {})
     complete_trials = [t for t in trials if t["state"] == "COMPLETE" and t["value"] is not None]
     return {
         **_summary(artifact),

@@ -23,6 +23,7 @@ from nerp_infra.artifacts import (
     read_manifest,
 )
 from nerp_infra.artifacts.kinds import REPORT_KIND
+from nerp_infra.artifacts.payloads import ReportPayload
 from nerp_infra.config import TrackingConfig
 from nerp_infra.deprecation import deprecated_names
 from nerp_infra.fingerprints import fingerprint
@@ -108,7 +109,7 @@ def write_report(
             md_path.write_text(render_markdown(data, title=title), encoding="utf-8")
             handle.complete(
                 metrics={"artifacts": len(stamps)},
-                extra={"served": data.served["id"] if data.served else None},
+                extra=ReportPayload(served=data.served["id"] if data.served else None).as_extra(),
             )
         except BaseException as exc:
             if read_manifest(handle.dir).status == "incomplete":

@@ -49,6 +49,7 @@ from nerp_eval.targets import InferenceTarget, resolve_target
 from nerp_eval.tracking import run_name
 from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, kinds, read_manifest
 from nerp_infra.artifacts.kinds import SELECTION_KIND
+from nerp_infra.artifacts.payloads import Champion, SelectionPayload
 from nerp_infra.config import (
     BenchmarkConfig,
     ConversionConfig,
@@ -491,16 +492,16 @@ def run_selection(
                 "n_candidates": len(outcome.candidates),
                 "n_groups": len(groups),
             },
-            extra={
-                "champion": champion,
-                "decision": {
+            extra=SelectionPayload(
+                champion=Champion.model_validate(champion),
+                decision={
                     "rule": outcome.rule,
                     "reason": outcome.reason,
                     "winner": winner.backbone,
                     "strategy": outcome.strategy,
                 },
-                "mlflow_run_id": run_id,
-            },
+                mlflow_run_id=run_id,
+            ).as_extra(),
         )
     except BaseException as exc:
         if read_manifest(handle.dir).status == "incomplete":

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from nerp_eval.errors import SelectionError
-from nerp_infra.artifacts import ArtifactIndex, Manifest, kinds
+from nerp_infra.artifacts import ArtifactIndex, Manifest, ManifestError, kinds
 from nerp_infra.artifacts.kinds import STUDY_KIND
+from nerp_infra.artifacts.payloads import StudyPayload
 from nerp_infra.deprecation import deprecated_names
 from nerp_infra.tags import tag_name
 
@@ -84,19 +85,25 @@ class StudyRecord:
     parent_run_id: str | None = None
 
     @property
+    def payload(self) -> StudyPayload:
+        return StudyPayload.of(self.manifest, self.artifact_dir)
+
+    @property
     def refit_checkpoint(self) -> Path | None:
-        relative = self.manifest.extra.get("refit_checkpoint")
-        return self.artifact_dir / relative if isinstance(relative, str) and relative else None
+        relative = self.payload.refit_checkpoint
+        return self.artifact_dir / relative if relative else None
 
     @property
     def refit_trial_number(self) -> int | None:
-        number = self.manifest.extra.get("refit_trial_number", self.best_trial.get("number"))
+        payload = self.payload
+        if "refit_trial_number" in payload.model_fields_set:
+            return payload.refit_trial_number
+        number = self.best_trial.get("number")
         return int(number) if isinstance(number, int | float) else None
 
     @property
     def refit_run_id(self) -> str | None:
-        value = self.manifest.extra.get("refit_mlflow_run_id")
-        return str(value) if value else None
+        return self.payload.refit_mlflow_run_id or None
 
     @property
     def data_fp(self) -> str | None:
@@ -114,8 +121,8 @@ class StudyRecord:
         return train if isinstance(train, Mapping) else {}
 
     def trials_file(self) -> Path | None:
-        report = self.manifest.extra.get("report")
-        relative = report.get("trials_json") if isinstance(report, Mapping) else None
+        report = self.payload.report
+        relative = report.get("trials_json") if report else None
         return self.artifact_dir / relative if isinstance(relative, str) and relative else None
 
 
@@ -126,32 +133,30 @@ def _config_value(config: Mapping[str, Any], section: str, key: str) -> Any:
 
 def study_record(manifest: Manifest, artifact_dir: Path) -> StudyRecord:
     """The fields selection uses, from a study manifest; errors name the missing field."""
-    extra, config = manifest.extra, manifest.config
-    study_name = extra.get("study_name")
+    try:
+        extra = StudyPayload.of(manifest, artifact_dir)
+    except ManifestError as exc:
+        raise SelectionError(str(exc)) from None
+    config = manifest.config
+    study_name = extra.study_name
     if not study_name:
         raise SelectionError(
             f"{artifact_dir / 'nerp.json'}: study artifact {manifest.id} has no "
             "extra.study_name; it was not written by nerp hpo"
         )
     backbone = (
-        extra.get("best_backbone")
-        or _config_value(config, "model", "backbone")
-        or manifest.backbone
+        extra.best_backbone or _config_value(config, "model", "backbone") or manifest.backbone
     )
-    best = extra.get("best_trial")
-    parent = extra.get("mlflow_parent_run_id")
+    best = extra.best_trial
+    parent = extra.mlflow_parent_run_id
     return StudyRecord(
         artifact_id=manifest.id,
         artifact_dir=artifact_dir,
         manifest=manifest,
         study_name=str(study_name),
-        direction=str(
-            extra.get("direction") or _config_value(config, "hpo", "direction") or "maximize"
-        ),
+        direction=str(extra.direction or _config_value(config, "hpo", "direction") or "maximize"),
         objective_metric=str(
-            extra.get("objective_metric")
-            or _config_value(config, "hpo", "objective_metric")
-            or "f1_macro"
+            extra.objective_metric or _config_value(config, "hpo", "objective_metric") or "f1_macro"
         ),
         backbone=str(backbone),
         best_trial=dict(best) if isinstance(best, Mapping) else {},

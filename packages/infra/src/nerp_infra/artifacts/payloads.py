@@ -44,6 +44,9 @@ class Payload(BaseModel):
 
     mlflow_run_id: str | None = None
     failure_reason: str | None = None
+    resume_count: int | None = None
+    azureml_job: dict[str, Any] | None = None
+    """The Azure ML job that made it (``nerp_infra.azureml.record_job_outputs``)."""
 
     @classmethod
     def of(cls, manifest: Manifest, where: str | Path | None = None) -> Self:
@@ -130,6 +133,7 @@ class OnnxPackagePayload(Payload):
     model_artifact_id: str | None = None
     source_checkpoint: str | None = None
     model_spec_fp: str | None = None
+    timings_s: dict[str, float] | None = None
     graph_optimization: dict[str, Any] | None = None
 
 

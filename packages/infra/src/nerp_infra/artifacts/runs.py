@@ -27,6 +27,7 @@ from nerp_infra.artifacts.manifest import (
     read_manifest,
     write_manifest,
 )
+from nerp_infra.artifacts.payloads import Payload
 from nerp_infra.fingerprints import runtime_versions
 from nerp_infra.paths import OutputLayout, fingerprint_key
 
@@ -105,11 +106,15 @@ def owner_is_stale(owner: str, *, foreign_is_stale: bool = False) -> bool:
 
 @dataclass
 class ArtifactHandle:
-    """An artifact directory being written (or reused), kept in sync on disk and in the index."""
+    """An artifact directory being written (or reused), kept in sync on disk and in the index.
+
+    Without an index (``index=None``: a package written into a folder the caller chose,
+    outside any output root) only the manifest file is kept.
+    """
 
     dir: Path
     manifest: Manifest
-    index: ArtifactIndex
+    index: ArtifactIndex | None = None
 
     @property
     def id(self) -> str:
@@ -125,7 +130,8 @@ class ArtifactHandle:
 
     def _save(self, manifest: Manifest) -> Manifest:
         write_manifest(self.dir, manifest)
-        self.index.update(manifest)
+        if self.index is not None:
+            self.index.update(manifest)
         self.manifest = manifest
         return manifest
 
@@ -302,8 +308,8 @@ def begin_artifact(
                 on_disk = found.manifest  # folder damaged: the index copy still says what it is
                 found.path.mkdir(parents=True, exist_ok=True)
             handle = ArtifactHandle(dir=found.path, manifest=on_disk, index=index)
-            resumes = int(on_disk.extra.get("resume_count", 0)) + 1
-            handle.update_extra({"resume_count": resumes})
+            resumes = (Payload.of(on_disk, found.path).resume_count or 0) + 1
+            handle.update_extra(Payload(resume_count=resumes).as_extra())
             return ArtifactDecision(
                 action="resume",
                 handle=handle,

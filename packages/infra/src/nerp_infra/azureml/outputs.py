@@ -31,6 +31,7 @@ from nerp_infra.artifacts import (
     read_manifest,
     write_manifest,
 )
+from nerp_infra.artifacts.payloads import Payload
 from nerp_infra.azureml.errors import AzureMLError
 from nerp_infra.files import staging_dir
 from nerp_infra.paths import OutputLayout
@@ -145,7 +146,7 @@ def _new_complete_manifests(
             raise AzureMLError(
                 f"Azure ML job {provenance.job_name!r}: artifact {manifest.id} in output "
                 f"{provenance.output!r} is {manifest.status}, not complete "
-                f"({manifest.extra.get('failure_reason', 'no failure reason recorded')})"
+                f"({Payload.of(manifest).failure_reason or 'no failure reason recorded'})"
             )
         found.append((folder, manifest))
     return found
