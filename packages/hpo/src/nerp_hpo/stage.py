@@ -57,6 +57,7 @@ def hpo_stage(context: StageContext) -> StageResult:
         progress=context.progress,
         console=context.console,
         run_mode=context.run_mode(config.hpo.run_mode),
+        index=context.index,
     )
     actions = {outcome.action for outcome in outcomes}
     status: StageStatus = (

@@ -145,8 +145,10 @@ def run_studies(
     console: Console | None = None,
     run_mode: RunMode | None = None,
     trainer: FoldTrainer | None = None,
+    index: ArtifactIndex | None = None,
 ) -> list[StudyOutcome]:
-    """Every study the config asks for: one per backbone, or one over all of them."""
+    """Every study the config asks for: one per backbone, or one over all of them.
+    ``index`` is the output root's artifact index when the caller holds it (the stage)."""
     return [
         run_study(
             config,
@@ -158,6 +160,7 @@ def run_studies(
             console=console,
             run_mode=run_mode,
             trainer=trainer,
+            index=index,
         )
         for backbone in study_backbones(config)
     ]
@@ -194,6 +197,7 @@ def run_study(
     console: Console | None = None,
     run_mode: RunMode | None = None,
     trainer: FoldTrainer | None = None,
+    index: ArtifactIndex | None = None,
 ) -> StudyOutcome:
     """Create, resume or reuse the study ``config`` describes, run it to its budget,
     refit the best trial and complete the study artifact (see the module doc).
@@ -204,12 +208,12 @@ def run_study(
     checkpoint, refit, the dataset and a local MLflow database to that folder after every
     trial; ``nerp backup pull`` in a new session restores them and this resumes the
     study. ``trainer`` replaces ``train_model`` (same keyword arguments), for tests and
-    benchmarks.
+    benchmarks. ``index``: the output root's index, when the caller holds it open.
     """
     console = console or Console(quiet=not progress)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     root = study_output_root(config, output_root)
-    index = ArtifactIndex(root)
+    index = index if index is not None else ArtifactIndex(root)
     layout = OutputLayout(root, config.paths.layout)
     plan = plan_study(config, backbone, n_trials=n_trials)
     dataset = prepare_dataset(config.data, index=index, layout=layout, run_mode="reuse_if_exists")

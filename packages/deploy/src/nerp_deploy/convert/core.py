@@ -413,11 +413,13 @@ def run_conversion(
     layout: str = DEFAULT_LAYOUT,
     sample_texts: Sequence[str] | None = None,
     console: Console | None = None,
+    index: ArtifactIndex | None = None,
 ) -> ConversionResult:
     """The `convert` stage: a package under ``output_root``, found again by its conv_fp.
 
     ``config.run_mode`` decides: reuse a complete package with the same conv_fp and
-    model, resume an abandoned incomplete one, or always start a new variant.
+    model, resume an abandoned incomplete one, or always start a new variant. ``index`` is
+    the output root's artifact index when the caller holds it open (the pipeline stage).
     """
     config = config or ConversionConfig()
     checkpoint = resolve_checkpoint(checkpoint_dir)
@@ -430,7 +432,7 @@ def run_conversion(
     fp = conv_fp(model_artifact_id=checkpoint.artifact_id, settings=settings)
     root = Path(output_root)
     root.mkdir(parents=True, exist_ok=True)
-    index = ArtifactIndex(root)
+    index = index if index is not None else ArtifactIndex(root)
     decision = begin_artifact(
         index,
         OutputLayout(root, layout),

@@ -82,6 +82,7 @@ def convert_stage(ctx: StageContext) -> StageResult:
         layout=ctx.layout.layout,
         sample_texts=_held_out_texts(ctx, model.id),
         console=ctx.console if ctx.progress else None,
+        index=ctx.index,
     )
     details = {
         "onnx package": str(result.package_dir),

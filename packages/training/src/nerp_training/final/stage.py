@@ -43,6 +43,7 @@ def train_stage(ctx: StageContext) -> StageResult:
         dataset_dir=dataset.path if dataset is not None else None,
         selection_id=selection.id if selection is not None else None,
         previous_model_id=previous.id if previous is not None else None,
+        index=ctx.index,
         run_mode=ctx.run_mode(config.final_training.run_mode),
         progress=ctx.progress,
         console=ctx.console,

@@ -372,6 +372,7 @@ def run_final_training(
     console: Console | None = None,
     selection_id: str | None = None,
     previous_model_id: str | None = None,
+    index: ArtifactIndex | None = None,
 ) -> FinalTrainingOutcome:
     """Train (or reuse, or resume) the final model for ``config``.
 
@@ -381,7 +382,8 @@ def run_final_training(
     artifact (e.g. a folder mounted into an Azure ML job) instead of preparing one from
     ``config.data`` in the output root. ``selection_id`` is the selection artifact
     ``best_selected`` reads and ``previous_model_id`` the model ``final_training`` continues
-    (default: the newest complete one of each). ``console`` gets the one
+    (default: the newest complete one of each). ``index`` is the output root's artifact
+    index when the caller holds it open (the pipeline stage). ``console`` gets the one
     line saying whether the HPO refit was reused (the log gets it always).
     """
     final = config.final_training
@@ -400,7 +402,7 @@ def run_final_training(
     )
     root = root.absolute()
     layout = OutputLayout(root, config.paths.layout)
-    index = ArtifactIndex(root)
+    index = index if index is not None else ArtifactIndex(root)
     if dataset_dir is not None:
         dataset = load_dataset(dataset_dir)
     else:
