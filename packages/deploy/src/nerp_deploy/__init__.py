@@ -9,12 +9,13 @@ is resolved on first use.
 from __future__ import annotations
 
 from importlib.metadata import version as _version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nerp_deploy.engine import OnnxEngine
 from nerp_deploy.errors import DeployError, InputError, PackageError
 from nerp_deploy.package import OnnxPackage
 from nerp_deploy.serve.settings import ServeSettings
+from nerp_infra.lazy import lazy_names
 
 if TYPE_CHECKING:
     from nerp_deploy.serve.app import create_app
@@ -32,10 +33,4 @@ __all__ = [
     "create_app",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "create_app":
-        from nerp_deploy.serve.app import create_app
-
-        return create_app
-    raise AttributeError(f"module 'nerp_deploy' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, {"create_app": "nerp_deploy.serve.app"})

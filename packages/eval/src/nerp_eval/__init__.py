@@ -6,9 +6,10 @@ commands) does not load torch, onnxruntime or plotly.
 
 from __future__ import annotations
 
-from importlib import import_module
 from importlib.metadata import version as _version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nerp_infra.lazy import lazy_names
 
 if TYPE_CHECKING:
     from nerp_eval.acquire import AcquiredCheckpoint, acquire_checkpoint
@@ -75,8 +76,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nerp_eval' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+__getattr__ = lazy_names(__name__, _EXPORTS)

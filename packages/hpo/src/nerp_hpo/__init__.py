@@ -6,9 +6,10 @@ to find the ``hpo`` command, and should not pay for importing Optuna to do so.
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import version as _version
 from typing import TYPE_CHECKING
+
+from nerp_infra.lazy import lazy_names
 
 __version__ = _version("nerp-hpo")
 
@@ -103,10 +104,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nerp_hpo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _EXPORTS)

@@ -8,8 +8,9 @@ explains which extra to install.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nerp_infra.lazy import lazy_names
 
 if TYPE_CHECKING:
     from nerp_deploy.convert.checkpoint import ModelCheckpoint, resolve_checkpoint
@@ -60,8 +61,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nerp_deploy.convert' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+__getattr__ = lazy_names(__name__, _EXPORTS)

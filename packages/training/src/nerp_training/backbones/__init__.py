@@ -8,10 +8,10 @@ resolving or validating a backbone name does not pay for importing torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from nerp_infra.deprecation import deprecated_names
+from nerp_infra.lazy import lazy_names
 from nerp_training.backbones.minilm import minilm_model_dir
 from nerp_training.backbones.registry import (
     BACKBONES,
@@ -38,8 +38,8 @@ if TYPE_CHECKING:
         locate_backbone,
     )
 
-_FROM_BUILD = frozenset(
-    {
+_FROM_BUILD = dict.fromkeys(
+    (
         "DROPOUT_ATTRIBUTES",
         "LINE_BREAK",
         "add_line_break_token",
@@ -48,7 +48,8 @@ _FROM_BUILD = frozenset(
         "build_tokenizer",
         "hub_offline",
         "locate_backbone",
-    }
+    ),
+    "nerp_training.backbones.build",
 )
 
 __all__ = [
@@ -72,15 +73,13 @@ __all__ = [
 ]
 
 
-_deprecated = deprecated_names(
+__getattr__ = lazy_names(
     __name__,
-    since="0.2.0",
-    removed_in="0.3.0",
-    names={"tiny_wordpiece": "nerp_infra.wordpiece:tiny_wordpiece"},
+    _FROM_BUILD,
+    fallback=deprecated_names(
+        __name__,
+        since="0.2.0",
+        removed_in="0.3.0",
+        names={"tiny_wordpiece": "nerp_infra.wordpiece:tiny_wordpiece"},
+    ),
 )
-
-
-def __getattr__(name: str) -> object:
-    if name in _FROM_BUILD:
-        return getattr(importlib.import_module("nerp_training.backbones.build"), name)
-    return _deprecated(name)

@@ -12,9 +12,9 @@ precision does not pay seconds of imports for them.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from nerp_infra.lazy import lazy_names
 from nerp_training.trainer.device import Precision, TrainingError, device_type, resolve_precision
 
 if TYPE_CHECKING:
@@ -29,15 +29,15 @@ if TYPE_CHECKING:
     from nerp_training.trainer.train import TrainingResult, train_model
 
 _LAZY: dict[str, str] = {
-    "EvaluationReporter": "callbacks",
-    "OnEvaluate": "callbacks",
-    "TRAINER_DIR": "checkpoint",
-    "LoadedModel": "checkpoint",
-    "last_checkpoint": "checkpoint",
-    "load_model_dir": "checkpoint",
-    "resolve_model_dir": "checkpoint",
-    "TrainingResult": "train",
-    "train_model": "train",
+    "EvaluationReporter": "nerp_training.trainer.callbacks",
+    "OnEvaluate": "nerp_training.trainer.callbacks",
+    "TRAINER_DIR": "nerp_training.trainer.checkpoint",
+    "LoadedModel": "nerp_training.trainer.checkpoint",
+    "last_checkpoint": "nerp_training.trainer.checkpoint",
+    "load_model_dir": "nerp_training.trainer.checkpoint",
+    "resolve_model_dir": "nerp_training.trainer.checkpoint",
+    "TrainingResult": "nerp_training.trainer.train",
+    "train_model": "nerp_training.trainer.train",
 }
 
 __all__ = [
@@ -57,8 +57,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"nerp_training.trainer.{module}"), name)
+__getattr__ = lazy_names(__name__, _LAZY)
