@@ -90,6 +90,15 @@ def _root(config: Any, output_root: Path | None) -> Path:
     return root
 
 
+def _named_study(study: str | None, storage: str | None) -> tuple[str, str] | None:
+    """The study named by --study and --storage, None when neither is given (the study is
+    then found from the experiment); exit status 2 when only one is given."""
+    if (study is None) != (storage is None):
+        err_console.print("[red]error:[/] --study and --storage go together")
+        raise typer.Exit(2)
+    return (study, storage) if study is not None and storage is not None else None
+
+
 @app.command()
 def run(
     experiment: ExperimentArgument = None,
@@ -227,10 +236,8 @@ def worker(
     from nerp_hpo.study import run_study
     from nerp_hpo.workers import run_worker
 
-    if (study is None) != (storage is None):
-        err_console.print("[red]error:[/] --study and --storage go together")
-        raise typer.Exit(2)
-    if study is not None and storage is not None:
+    if (named := _named_study(study, storage)) is not None:
+        study, storage = named
         outcome = _run(
             lambda: run_worker(
                 study,
@@ -322,10 +329,8 @@ def status(
     """
     from nerp_hpo.status import describe_study, studies_status
 
-    if (study is None) != (storage is None):
-        err_console.print("[red]error:[/] --study and --storage go together")
-        raise typer.Exit(2)
-    if study is not None and storage is not None:
+    if (named := _named_study(study, storage)) is not None:
+        study, storage = named
         rows = [_run(lambda: describe_study(study, storage))]
     else:
         config = load_experiment_or_exit(experiment, overrides)
@@ -367,10 +372,8 @@ def report(
     from nerp_hpo.session import open_study
     from nerp_hpo.study import find_study_artifacts
 
-    if (study is None) != (storage is None):
-        err_console.print("[red]error:[/] --study and --storage go together")
-        raise typer.Exit(2)
-    if study is not None and storage is not None:
+    if (named := _named_study(study, storage)) is not None:
+        study, storage = named
         if out is None:
             err_console.print("[red]error:[/] --out is needed with --study/--storage")
             raise typer.Exit(2)
