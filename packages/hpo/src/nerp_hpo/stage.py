@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nerp_hpo.azure import submit_sweep, write_sweep_dry_run
 from nerp_hpo.study import run_studies
+from nerp_infra.artifacts.kinds import DATASET_KIND
 from nerp_infra.pipeline import StageContext, StageResult, StageStatus
 
 __all__ = ["hpo_stage"]
@@ -51,6 +52,7 @@ def hpo_stage(context: StageContext) -> StageResult:
                 ),
             },
         )
+    dataset = context.upstream(DATASET_KIND)  # run alone: prepared (reused) from config.data
     outcomes = run_studies(
         config,
         output_root=context.output_root,
@@ -58,6 +60,7 @@ def hpo_stage(context: StageContext) -> StageResult:
         console=context.console,
         run_mode=context.run_mode(config.hpo.run_mode),
         index=context.index,
+        dataset_dir=dataset.path if dataset is not None else None,
     )
     actions = {outcome.action for outcome in outcomes}
     status: StageStatus = (

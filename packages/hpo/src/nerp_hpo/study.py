@@ -80,7 +80,7 @@ from nerp_infra.artifacts import (
 from nerp_infra.artifacts.payloads import StudyPayload
 from nerp_infra.config import ExperimentConfig, RunMode
 from nerp_infra.paths import OutputLayout
-from nerp_training.data import PreparedDataset, prepare_dataset
+from nerp_training.data import PreparedDataset, load_dataset, prepare_dataset
 
 __all__ = [
     "find_study_artifacts",
@@ -146,9 +146,11 @@ def run_studies(
     run_mode: RunMode | None = None,
     trainer: FoldTrainer | None = None,
     index: ArtifactIndex | None = None,
+    dataset_dir: Path | None = None,
 ) -> list[StudyOutcome]:
     """Every study the config asks for: one per backbone, or one over all of them.
-    ``index`` is the output root's artifact index when the caller holds it (the stage)."""
+    ``index`` is the output root's artifact index when the caller holds it (the stage);
+    ``dataset_dir`` the dataset artifact to tune on (default: prepared from ``config.data``)."""
     return [
         run_study(
             config,
@@ -161,6 +163,7 @@ def run_studies(
             run_mode=run_mode,
             trainer=trainer,
             index=index,
+            dataset_dir=dataset_dir,
         )
         for backbone in study_backbones(config)
     ]
@@ -198,6 +201,7 @@ def run_study(
     run_mode: RunMode | None = None,
     trainer: FoldTrainer | None = None,
     index: ArtifactIndex | None = None,
+    dataset_dir: Path | None = None,
 ) -> StudyOutcome:
     """Create, resume or reuse the study ``config`` describes, run it to its budget,
     refit the best trial and complete the study artifact (see the module doc).
@@ -208,7 +212,9 @@ def run_study(
     checkpoint, refit, the dataset and a local MLflow database to that folder after every
     trial; ``nerp backup pull`` in a new session restores them and this resumes the
     study. ``trainer`` replaces ``train_model`` (same keyword arguments), for tests and
-    benchmarks. ``index``: the output root's index, when the caller holds it open.
+    benchmarks. ``index``: the output root's index, when the caller holds it open;
+    ``dataset_dir``: the dataset artifact this run's data stage made (default: prepared, or
+    reused, from ``config.data``).
     """
     console = console or Console(quiet=not progress)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -216,7 +222,11 @@ def run_study(
     index = index if index is not None else ArtifactIndex(root)
     layout = OutputLayout(root, config.paths.layout)
     plan = plan_study(config, backbone, n_trials=n_trials)
-    dataset = prepare_dataset(config.data, index=index, layout=layout, run_mode="reuse_if_exists")
+    dataset = (
+        load_dataset(dataset_dir)
+        if dataset_dir is not None
+        else prepare_dataset(config.data, index=index, layout=layout, run_mode="reuse_if_exists")
+    )
 
     if worker:
         candidates = [
