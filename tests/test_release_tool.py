@@ -32,19 +32,37 @@ def _version(root: Path, name: str) -> str:
     return match[1]
 
 
+def _with_change(root: Path, name: str) -> Path:
+    """Give ``name`` an Unreleased entry, so a bump has something to release."""
+    path = root / "packages" / name / "CHANGELOG.md"
+    path.write_text(
+        path.read_text().replace(
+            "## [Unreleased]\n", "## [Unreleased]\n\n### Added\n- a change to release\n", 1
+        )
+    )
+    return path
+
+
+def _next(root: Path, name: str, part: str) -> str:
+    """The version ``part`` bumps ``name`` to, from whatever the repository holds now."""
+    return str(release.next_version(release.Version(_version(root, name)), part))
+
+
 def test_check_passes_on_the_repository() -> None:
     assert release.check(REPO) == []
 
 
 def test_bump_patch_moves_changelog_and_names_the_tag(workspace_copy: Path) -> None:
+    changelog_path = _with_change(workspace_copy, "eval")
+    patch = _next(workspace_copy, "eval", "patch")
     tag = release.bump(workspace_copy, "eval", "patch", "2026-11-23", dry_run=False, lock=False)
-    assert tag == "nerp-eval-v0.1.1"
-    assert _version(workspace_copy, "eval") == "0.1.1"
-    changelog = (workspace_copy / "packages/eval/CHANGELOG.md").read_text()
+    assert tag == f"nerp-eval-v{patch}"
+    assert _version(workspace_copy, "eval") == patch
+    changelog = changelog_path.read_text()
     unreleased, released = release.changelog_sections(changelog, Path("CHANGELOG.md"))
     assert not any(line.strip() for line in unreleased)
-    assert released[0] == (release.Version("0.1.1"), "2026-11-23")
-    assert changelog.index("## [0.1.1] - 2026-11-23") < changelog.index("### Added")
+    assert released[0] == (release.Version(patch), "2026-11-23")
+    assert changelog.index(f"## [{patch}] - 2026-11-23") < changelog.index("- a change to release")
     assert release.check(workspace_copy) == []
     # nothing left to release: a second bump is refused
     with pytest.raises(release.ReleaseError, match="lists no changes"):
@@ -52,27 +70,32 @@ def test_bump_patch_moves_changelog_and_names_the_tag(workspace_copy: Path) -> N
 
 
 def test_bump_refused_when_a_sibling_range_excludes_the_new_version(workspace_copy: Path) -> None:
+    before = _version(workspace_copy, "infra")
+    minor = _next(workspace_copy, "infra", "minor")
     with pytest.raises(release.ReleaseError) as excinfo:
         release.bump(workspace_copy, "infra", "minor", "2026-11-23", dry_run=False, lock=False)
     message = str(excinfo.value)
-    assert "nerp-infra 0.2.0" in message
+    assert f"nerp-infra {minor}" in message
     assert "packages/training/pyproject.toml" in message
-    assert _version(workspace_copy, "infra") == "0.1.0", "a refused bump must change nothing"
+    assert _version(workspace_copy, "infra") == before, "a refused bump must change nothing"
 
 
 def test_bump_refused_while_a_due_shim_remains(workspace_copy: Path) -> None:
+    _with_change(workspace_copy, "deploy")
+    minor = _next(workspace_copy, "deploy", "minor")
     shim = workspace_copy / "packages/deploy/src/nerp_deploy/old_engine.py"
     shim.write_text(
         "from nerp_infra.deprecation import moved_module\n\n"
-        'moved_module(__name__, "nerp_deploy", since="0.1.0", removed_in="0.2.0")\n'
+        f'moved_module(__name__, "nerp_deploy", since="0.1.0", removed_in="{minor}")\n'
     )
     # a patch release may keep it ...
+    patch = _next(workspace_copy, "deploy", "patch")
     assert release.bump(workspace_copy, "deploy", "patch", "2026-11-23", True, False).endswith(
-        "v0.1.1"
+        f"v{patch}"
     )
     # ... the release that is due to remove it may not
     with pytest.raises(
-        release.ReleaseError, match=r"old_engine.py:3: shim due for removal in 0.2.0"
+        release.ReleaseError, match=rf"old_engine.py:3: shim due for removal in {minor}"
     ):
         release.bump(workspace_copy, "deploy", "minor", "2026-11-23", dry_run=True, lock=False)
 
@@ -80,19 +103,31 @@ def test_bump_refused_while_a_due_shim_remains(workspace_copy: Path) -> None:
 def test_a_deprecated_cli_option_holds_back_the_release_that_removes_it(
     workspace_copy: Path,
 ) -> None:
-    # nerp-training's `--azureml-job` is declared with deprecated_option(removed_in="0.2.0")
-    with pytest.raises(release.ReleaseError, match=r"train_cmd.py:\d+: shim due for removal"):
+    _with_change(workspace_copy, "training")
+    minor = _next(workspace_copy, "training", "minor")
+    option = workspace_copy / "packages/training/src/nerp_training/commands/old_option.py"
+    option.write_text(
+        "from nerp_infra.deprecation import deprecated_option\n\n"
+        f'OLD = deprecated_option("nerp train --old", "nerp train --new", since="0.1.0", '
+        f'removed_in="{minor}")\n'
+    )
+    with pytest.raises(release.ReleaseError, match=r"old_option.py:\d+: shim due for removal"):
         release.bump(workspace_copy, "training", "minor", "2026-11-23", dry_run=True, lock=False)
 
 
 def test_check_reports_inconsistencies(workspace_copy: Path) -> None:
+    later = _next(workspace_copy, "hpo", "major")  # newer than anything released
     changelog = workspace_copy / "packages/hpo/CHANGELOG.md"
-    changelog.write_text(changelog.read_text() + "\n## [0.3.0] - 2026-01-01\n\n- later\n")
+    changelog.write_text(changelog.read_text() + f"\n## [{later}] - 2026-01-01\n\n- later\n")
+    current = _version(workspace_copy, "training")
+    far = _next(workspace_copy, "training", "major")  # outside every sibling's range
     pyproject = workspace_copy / "packages/training/pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', 'version = "0.4.0"'))
+    pyproject.write_text(
+        pyproject.read_text().replace(f'version = "{current}"', f'version = "{far}"')
+    )
     problems = "\n".join(release.check(workspace_copy))
-    assert "newest release 0.3.0 differs" in problems
-    assert "excludes nerp-training 0.4.0" in problems
+    assert f"newest release {later} differs" in problems
+    assert f"excludes nerp-training {far}" in problems
 
 
 def test_cli_exit_codes(workspace_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
