@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from transformers import EvalPrediction
 
-from nerp_infra.labels import LabelScheme, TokenPredictions, WindowPrediction, viterbi_tags
+from nerp_infra.labels import LabelScheme, TokenPredictions, WindowPrediction, viterbi_batch
 from nerp_infra.labels import merge_window_predictions as _merge
 from nerp_training.data.alignment import EncodedDocument, WindowFeatures
 from nerp_training.metrics import EntityMetrics, entity_metrics
@@ -124,21 +124,33 @@ class DocumentEvaluator:
                 f"the Trainer returned predictions for {probs.shape[0]} windows, expected "
                 f"{len(self.windows)}; whole-document metrics need every window once"
             )
-        per_window: list[tuple[list[str | None], list[float]]] = []
-        for row, window in zip(probs, self.windows, strict=True):
-            content = row[window.content_start : window.content_start + window.n_content]
-            if content.shape[0] != window.n_content or (content < 0).any():
+        width = max((w.n_content for w in self.windows), default=0)
+        content = np.zeros((len(self.windows), width, len(self.scheme.labels)))
+        tagged = np.zeros((len(self.windows), width), dtype=bool)
+        for index, (row, window) in enumerate(zip(probs, self.windows, strict=True)):
+            rows = row[window.content_start : window.content_start + window.n_content]
+            if rows.shape[0] != window.n_content or (rows < 0).any():
                 raise RuntimeError(
                     f"predictions for a window of document {window.doc_id!r} are shorter than "
                     "the window; the evaluation order does not match the windows"
                 )
-            tags, confidences = viterbi_tags(
-                content.tolist(),
-                self.scheme,
-                tagged=self.tagged[window.doc_index][window.token_start : window.token_end],
-                continues=window.token_start > 0,
+            content[index, : window.n_content] = rows
+            marks = self.tagged[window.doc_index][window.token_start : window.token_end]
+            tagged[index, : window.n_content] = marks
+        ids, confidences = viterbi_batch(
+            content,
+            self.scheme,
+            tagged=tagged,
+            continues=[window.token_start > 0 for window in self.windows],
+        )
+        labels = self.scheme.labels
+        per_window: list[tuple[list[str | None], list[float]]] = [
+            (
+                [labels[i] for i in ids[index, : window.n_content].tolist()],
+                confidences[index, : window.n_content].tolist(),
             )
-            per_window.append((tags, confidences))
+            for index, window in enumerate(self.windows)
+        ]
         merged = merge_document_predictions(self.encoded, self.windows, per_window)
         self.last = score_documents(self.encoded, merged).as_flat_dict()
         return dict(self.last)
