@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nerp_infra.artifacts import kinds
-from nerp_infra.config import ExperimentConfig, dump_config
+from nerp_infra.config import ExperimentConfig
 from nerp_infra.deprecation import deprecated_names
 
 if TYPE_CHECKING:
@@ -86,32 +86,26 @@ def build_conversion_job(
     ``config_file`` is the resolved experiment (see :func:`write_conversion_job`); ``model``
     the model artifact folder or an ``azureml:`` data asset reference.
     """
-    from nerp_infra.azureml import AzureJobSpecError, command_job
-    from nerp_infra.tags import REGISTRY
+    from nerp_infra.azureml import AzureJobSpecError, stage_job
 
     if isinstance(model, Path) and not model.is_dir():
         raise AzureJobSpecError(f"job input 'model': {model} is not a model artifact folder")
-    tags = REGISTRY.build(
-        defaults=False,
+    conversion = config.conversion
+    return stage_job(
         stage=kinds.CONVERT_STAGE,
         backbone=config.model.backbone,
-        lineage=(lineage if lineage is not None else _lineage(model)) or None,
-    )
-    conversion = config.conversion
-    return command_job(
+        lineage=lineage if lineage is not None else _lineage(model),
         command=conversion_command(),
         environment=environment,
         display_name=display_name or f"convert-{config.name}",
         inputs={"model": model, "config": Path(config_file)},
-        outputs={OUTPUT_NAME: None},
-        tags=tags,
+        output=OUTPUT_NAME,
         description=(
             f"nerp conversion to ONNX (opset {conversion.opset}, "
             f"int8 {'on' if conversion.quantize else 'off'}) with the parity gate"
         ),
         compute=compute,
         settings=settings,
-        instance_count=1,
     )
 
 
@@ -127,13 +121,6 @@ def default_environment() -> Any:
     )
 
 
-def _resolved_config(config: ExperimentConfig, out_dir: Path) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config_file = out_dir / "experiment.resolved.yaml"
-    config_file.write_text(dump_config(config), encoding="utf-8")
-    return config_file
-
-
 def write_conversion_job(
     config: ExperimentConfig,
     out_dir: Path,
@@ -144,9 +131,9 @@ def write_conversion_job(
 ) -> dict[str, Path]:
     """``--dry-run``: write the resolved experiment and ``conversion.yml`` into ``out_dir``,
     then load the YAML back with the SDK (``load_job``); returns the written paths."""
-    from nerp_infra.azureml import write_job_yamls
+    from nerp_infra.azureml import write_job_yamls, write_resolved_experiment
 
-    config_file = _resolved_config(config, Path(out_dir))
+    config_file = write_resolved_experiment(config, Path(out_dir))
     job = build_conversion_job(
         config,
         config_file=config_file,
@@ -172,6 +159,7 @@ def submit_conversion_job(
         ensure_environment,
         record_job_outputs,
         submit_and_wait,
+        write_resolved_experiment,
     )
     from nerp_infra.paths import OutputLayout
 
@@ -187,7 +175,7 @@ def submit_conversion_job(
     )
     job = build_conversion_job(
         config,
-        config_file=_resolved_config(config, out_dir),
+        config_file=write_resolved_experiment(config, out_dir),
         model=model,
         environment=ensure_environment(workspace.ml_client, default_environment()),
         lineage=[manifest.id],

@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 from nerp_infra.artifacts import ArtifactIndex
 from nerp_infra.artifacts.kinds import DATASET_KIND, FINAL_TRAINING_STAGE, MODEL_KIND
 from nerp_infra.azureml import AzureJobSpecError
-from nerp_infra.config import ExperimentConfig, dump_config
-from nerp_infra.tags import REGISTRY
+from nerp_infra.config import ExperimentConfig
 from nerp_training.final.sources import plan_training
 
 if TYPE_CHECKING:
@@ -106,7 +105,7 @@ def build_training_job(
     ``config_file`` is the resolved experiment (see :func:`write_training_job`);
     ``dataset`` the dataset artifact folder or an ``azureml:`` data asset reference.
     """
-    from nerp_infra.azureml import command_job
+    from nerp_infra.azureml import stage_job
 
     if dataset is None and config.data.source == "files":
         raise AzureJobSpecError(
@@ -117,26 +116,21 @@ def build_training_job(
     inputs: dict[str, Any] = {"config": Path(config_file)}
     if dataset is not None:
         inputs["dataset"] = dataset if str(dataset).startswith("azureml:") else Path(dataset)
-    tags = REGISTRY.build(
-        defaults=False,
+    return stage_job(
         stage=FINAL_TRAINING_STAGE,
         backbone=config.model.backbone,
-        lineage=lineage or None,
-    )
-    return command_job(
+        lineage=lineage,
         command=training_command(with_dataset=dataset is not None),
         environment=environment,
         display_name=display_name or f"train-{config.name}",
         inputs=inputs,
-        outputs={OUTPUT_NAME: None},
-        tags=tags,
+        output=OUTPUT_NAME,
         description=(
             f"nerp final training of {config.model.backbone} "
             f"({config.final_training.nproc} process(es))"
         ),
         compute=compute,
         settings=settings,
-        instance_count=1,
     )
 
 
@@ -167,7 +161,7 @@ def write_training_job(
     ``output_root`` (default: ``paths`` for this platform) is where a ``best_selected``
     champion is looked up.
     """
-    from nerp_infra.azureml import write_job_yamls
+    from nerp_infra.azureml import write_job_yamls, write_resolved_experiment
     from nerp_infra.platform import detect_platform
 
     index = None
@@ -176,9 +170,7 @@ def write_training_job(
         index = ArtifactIndex(root)
     resolved, lineage = job_experiment(config, index)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config_file = out_dir / "experiment.resolved.yaml"
-    config_file.write_text(dump_config(resolved), encoding="utf-8")
+    config_file = write_resolved_experiment(resolved, out_dir)
     job = build_training_job(
         resolved,
         config_file=config_file,
@@ -223,6 +215,7 @@ def run_training_job(ctx: StageContext, dataset_dir: Path | None = None) -> Stag
         ensure_environment,
         record_job_outputs,
         submit_and_wait,
+        write_resolved_experiment,
     )
 
     workspace = connect_workspace()
@@ -237,9 +230,7 @@ def run_training_job(ctx: StageContext, dataset_dir: Path | None = None) -> Stag
     index = ctx.index if ctx.config.final_training.source == "best_selected" else None
     resolved, lineage = job_experiment(ctx.config, index)
     out = ctx.job_dir or ctx.output_root / "azureml-jobs"
-    out.mkdir(parents=True, exist_ok=True)
-    config_file = out / "experiment.resolved.yaml"
-    config_file.write_text(dump_config(resolved), encoding="utf-8")
+    config_file = write_resolved_experiment(resolved, out)
     job = build_training_job(
         resolved,
         config_file=config_file,

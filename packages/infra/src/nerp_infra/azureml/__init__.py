@@ -24,8 +24,10 @@ from nerp_infra.azureml.jobs import (
     as_job,
     command_job,
     dump_job_yaml,
+    stage_job,
     validate_job_yaml,
     write_job_yamls,
+    write_resolved_experiment,
 )
 from nerp_infra.azureml.outputs import (
     AZUREML_JOB_EXTRA,
@@ -76,7 +78,9 @@ __all__ = [
     "load_workspace_settings",
     "pip_requirements",
     "record_job_outputs",
+    "stage_job",
     "submit_and_wait",
     "validate_job_yaml",
     "write_job_yamls",
+    "write_resolved_experiment",
 ]

@@ -19,6 +19,8 @@ from nerp_infra.azureml.workspace import DEFAULT_COMPUTE, WorkspaceSettings
 if TYPE_CHECKING:
     from azure.ai.ml.entities import Command, Environment, Job
 
+    from nerp_infra.config import ExperimentConfig
+
 DEFAULT_EXPERIMENT = "nerp"
 DEFAULT_ENVIRONMENT_VARIABLES: dict[str, str] = {"PYTHONUNBUFFERED": "1"}
 
@@ -107,6 +109,51 @@ def command_job(
         distribution=distribution,
         timeout=timeout_s,
     )
+
+
+def stage_job(
+    *,
+    stage: str,
+    backbone: str,
+    lineage: list[str] | None,
+    command: str,
+    environment: str | Environment,
+    display_name: str,
+    inputs: Mapping[str, Any],
+    output: str,
+    description: str,
+    compute: str | None = None,
+    settings: WorkspaceSettings | None = None,
+) -> Command:
+    """A one-node :func:`command_job` running one pipeline stage into the job output
+    ``output``, tagged like the stage's local runs (stage, backbone, the artifacts it came
+    from) so the studio and MLflow group both the same way."""
+    from nerp_infra.tags import REGISTRY
+
+    tags = REGISTRY.build(defaults=False, stage=stage, backbone=backbone, lineage=lineage or None)
+    return command_job(
+        command=command,
+        environment=environment,
+        display_name=display_name,
+        inputs=inputs,
+        outputs={output: None},
+        tags=tags,
+        description=description,
+        compute=compute,
+        settings=settings,
+        instance_count=1,
+    )
+
+
+def write_resolved_experiment(config: ExperimentConfig, out_dir: Path) -> Path:
+    """Write ``config`` as ``out_dir/experiment.resolved.yaml``, the job's ``config`` input:
+    the job runs exactly the settings resolved here (overrides and champion applied)."""
+    from nerp_infra.config import dump_config
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_file = out_dir / "experiment.resolved.yaml"
+    config_file.write_text(dump_config(config), encoding="utf-8")
+    return config_file
 
 
 def as_job(job: Any) -> Job:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from nerp_infra.artifacts.kinds import CONVERT_STAGE, DATA_STAGE, HPO_STAGE, TRAIN_STAGE
-from nerp_infra.config import dump_config
 from nerp_infra.pipeline.stage import StageContext, StageResult
 
 NATIVE_AZUREML_STAGES = frozenset({HPO_STAGE, TRAIN_STAGE, CONVERT_STAGE})
@@ -68,12 +67,11 @@ def run_stage_on_azureml(ctx: StageContext, stage: str) -> StageResult:
         record_job_outputs,
         submit_and_wait,
         write_job_yamls,
+        write_resolved_experiment,
     )
 
     out = ctx.job_dir or ctx.output_root / "azureml-jobs"
-    out.mkdir(parents=True, exist_ok=True)
-    experiment_file = out / "experiment.resolved.yaml"
-    experiment_file.write_text(dump_config(ctx.config), encoding="utf-8")
+    experiment_file = write_resolved_experiment(ctx.config, out)
     job = build_stage_job(ctx, stage, experiment_file=experiment_file)
     if ctx.dry_run:
         written = write_job_yamls({f"{stage}_stage": job}, out)
