@@ -103,21 +103,22 @@ class StudyTracker:
             yield run_id
 
     @contextmanager
-    def trial(self, number: int, params: Mapping[str, Any]) -> Iterator[str | None]:
-        """A trial's run under the parent; a pruned trial ends FINISHED, tagged pruned."""
-        if not self.enabled:
-            yield None
-            return
+    def _prunable_run(
+        self,
+        name: str,
+        tags: dict[str, str],
+        *,
+        parent_run_id: str | None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Iterator[str | None]:
+        """A nested run (of a trial or fold) that a pruned trial ends FINISHED, tagged pruned;
+        the ``TrialPruned`` is raised again once the run is closed, for Optuna to see."""
         pruned: optuna.TrialPruned | None = None
         with start_run(
-            HPO_STAGE,
-            self.naming.render("trial", trial=number, **self._names()),
-            tags=self._tags(role="trial", trial_number=number),
-            prefix=self.prefix,
-            nested=True,
-            parent_run_id=self.parent_run_id,
+            HPO_STAGE, name, tags=tags, prefix=self.prefix, nested=True, parent_run_id=parent_run_id
         ) as run_id:
-            log_params(dict(params))
+            if params is not None:
+                log_params(dict(params))
             try:
                 yield run_id
             except optuna.TrialPruned as exc:
@@ -127,27 +128,31 @@ class StudyTracker:
             raise pruned
 
     @contextmanager
+    def trial(self, number: int, params: Mapping[str, Any]) -> Iterator[str | None]:
+        """A trial's run under the parent; a pruned trial ends FINISHED, tagged pruned."""
+        if not self.enabled:
+            yield None
+            return
+        with self._prunable_run(
+            self.naming.render("trial", trial=number, **self._names()),
+            self._tags(role="trial", trial_number=number),
+            parent_run_id=self.parent_run_id,
+            params=params,
+        ) as run_id:
+            yield run_id
+
+    @contextmanager
     def fold(self, number: int, fold: int, trial_run_id: str | None) -> Iterator[str | None]:
         """A fold's run under its trial's run."""
         if not self.enabled:
             yield None
             return
-        pruned: optuna.TrialPruned | None = None
-        with start_run(
-            HPO_STAGE,
+        with self._prunable_run(
             self.naming.render("fold", trial=number, fold=fold, **self._names()),
-            tags=self._tags(role="fold", trial_number=number, fold=fold),
-            prefix=self.prefix,
-            nested=True,
+            self._tags(role="fold", trial_number=number, fold=fold),
             parent_run_id=trial_run_id,
         ) as run_id:
-            try:
-                yield run_id
-            except optuna.TrialPruned as exc:
-                _set_tags({tag_name("status_reason"): "pruned"})
-                pruned = exc
-        if pruned is not None:
-            raise pruned
+            yield run_id
 
     @contextmanager
     def refit(
