@@ -28,6 +28,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from nerp_eval.errors import SelectionError
@@ -102,34 +103,31 @@ def score_group(
     finite = [t for t in trials if math.isfinite(t.value)]
     ordered = sorted(values, reverse=maximize)
     top = ordered[: config.top_k]
+    group = partial(
+        GroupScore,
+        study_artifact_id=study_artifact_id,
+        study_name=study_name,
+        backbone=backbone,
+        n_complete=len(finite),
+        top_values=top,
+        maximize=maximize,
+    )
     if len(finite) < config.min_trials_per_group:
-        return GroupScore(
-            study_artifact_id=study_artifact_id,
-            study_name=study_name,
-            backbone=backbone,
-            n_complete=len(finite),
-            top_values=top,
+        return group(
             score=None,
             eligible=False,
             reason=(
                 f"{len(finite)} complete trial(s), fewer than min_trials_per_group "
                 f"{config.min_trials_per_group}"
             ),
-            maximize=maximize,
         )
     best = (max if maximize else min)(finite, key=lambda t: t.value)
     score = stable_score(values, config.top_k, maximize=maximize)
-    return GroupScore(
-        study_artifact_id=study_artifact_id,
-        study_name=study_name,
-        backbone=backbone,
-        n_complete=len(finite),
-        top_values=top,
+    return group(
         score=score,
         eligible=True,
         reason=f"median of top {len(top)} of {len(finite)} complete trials = {score:.4f}",
         best_trial=best,
-        maximize=maximize,
     )
 
 

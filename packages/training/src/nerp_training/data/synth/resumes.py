@@ -25,23 +25,16 @@ from dataclasses import dataclass
 
 from faker import Faker
 
+from nerp_infra.config.data import DEFAULT_LABELS
 from nerp_infra.documents import Document, Span
 from nerp_training.data.records import DataError
 from nerp_training.data.synth import vocab
 
 __all__ = ["LAYOUTS", "SYNTH_LABELS", "synthesize_resumes"]
 
-SYNTH_LABELS: tuple[str, ...] = (
-    "NAME",
-    "EMAIL",
-    "PHONE",
-    "LOCATION",
-    "DESIGNATION",
-    "COMPANY",
-    "EDUCATION",
-    "SKILL",
-    "EXPERIENCE",
-)
+SYNTH_LABELS: tuple[str, ...] = DEFAULT_LABELS
+"""The labels the generator writes: the default label set, so that a default experiment
+trains on synthetic data without a label list of its own."""
 
 _POOL_SIZE = 256
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
