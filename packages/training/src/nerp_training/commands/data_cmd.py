@@ -17,7 +17,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from nerp_infra.documents import Document, DocumentError, read_documents, write_documents
-from nerp_training.data.importers import DATATURKS_RESUME_MAPPING, FORMATS, import_documents
+from nerp_training.data.importers import (
+    DATATURKS_RESUME_MAPPING,
+    FORMATS,
+    ImportResult,
+    import_documents,
+)
 from nerp_training.data.records import DataError
 from nerp_training.data.splits import kfold_documents, save_folds, split_documents
 from nerp_training.data.stats import document_stats, render_stats
@@ -137,6 +142,37 @@ def _check_policy(value: str) -> str:
     return value
 
 
+def _import(
+    files: list[Path],
+    *,
+    format: str,
+    mapping: dict[str, str | None],
+    labels: list[str] | None,
+    overlap_policy: str,
+    use_predictions: bool,
+    tokenizer: Path | None = None,
+) -> ImportResult:
+    """``import_documents`` for ``import`` and ``validate``: a failed import prints its
+    validation report (when it got that far) and exits with the one-line error."""
+    try:
+        tok = None if tokenizer is None else load_tokenizer(tokenizer)
+        return import_documents(
+            files,
+            format=_check_format(format),
+            label_mapping=mapping,
+            labels=_parse_labels(labels),
+            overlap_policy=_check_policy(overlap_policy),
+            tokenizer=tok,
+            use_predictions=use_predictions,
+        )
+    except DataError as exc:
+        if exc.report is not None:
+            console.print(exc.report.render())
+        raise _fail(str(exc)) from None
+    except DocumentError as exc:
+        raise _fail(str(exc)) from None
+
+
 def _finish(report: ValidationReport, *, strict: bool, report_path: Path | None) -> None:
     console.print(report.render())
     if report_path is not None:
@@ -179,22 +215,14 @@ def import_(
 
     With --strict nothing is written if anything was dropped.
     """
-    mapping = _parse_mapping(preset, map_)
-    try:
-        result = import_documents(
-            files,
-            format=_check_format(format),
-            label_mapping=mapping,
-            labels=_parse_labels(labels),
-            overlap_policy=_check_policy(overlap_policy),
-            use_predictions=use_predictions,
-        )
-    except DataError as exc:
-        if exc.report is not None:
-            console.print(exc.report.render())
-        raise _fail(str(exc)) from None
-    except DocumentError as exc:
-        raise _fail(str(exc)) from None
+    result = _import(
+        files,
+        format=format,
+        mapping=_parse_mapping(preset, map_),
+        labels=labels,
+        overlap_policy=overlap_policy,
+        use_predictions=use_predictions,
+    )
     if strict and result.report.dropped_count:
         _finish(result.report, strict=strict, report_path=report)
     write_documents(result.documents, out)
@@ -230,23 +258,15 @@ def validate(
     use_predictions: PredictionsOption = False,
 ) -> None:
     """Report bounds, whitespace, overlaps, labels, token boundaries and duplicates."""
-    try:
-        tok = None if tokenizer is None else load_tokenizer(tokenizer)
-        result = import_documents(
-            files,
-            format=_check_format(format),
-            label_mapping=_parse_mapping(preset, map_),
-            labels=_parse_labels(labels),
-            overlap_policy=_check_policy(overlap_policy),
-            tokenizer=tok,
-            use_predictions=use_predictions,
-        )
-    except DataError as exc:
-        if exc.report is not None:
-            console.print(exc.report.render())
-        raise _fail(str(exc)) from None
-    except DocumentError as exc:
-        raise _fail(str(exc)) from None
+    result = _import(
+        files,
+        format=format,
+        mapping=_parse_mapping(preset, map_),
+        labels=labels,
+        overlap_policy=overlap_policy,
+        use_predictions=use_predictions,
+        tokenizer=tokenizer,
+    )
     _finish(result.report, strict=strict, report_path=report)
 
 

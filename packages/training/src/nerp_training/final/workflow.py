@@ -326,37 +326,27 @@ def _train(
     if train_on_validation:
         train_docs += list(dataset.validation)
         eval_docs = None  # nothing held out is left; the test split stays unseen
+    # The same run in one process or across torchrun ranks.
+    run: dict[str, Any] = {
+        "train_docs": train_docs,
+        "eval_docs": eval_docs,
+        "entity_types": dataset.labels,
+        "model_config": plan.model,
+        "train_config": plan.train,
+        "output_dir": handle.dir,
+        "init_from": plan.init_from,
+        "resume": resume,
+        "progress": progress,
+    }
     if nproc > 1:
         if callbacks:
             raise FinalTrainingError("extra Trainer callbacks cannot cross into torchrun ranks")
         from nerp_training.distributed import run_distributed
 
-        return run_distributed(
-            nproc=nproc,
-            train_docs=train_docs,
-            eval_docs=eval_docs,
-            entity_types=dataset.labels,
-            model_config=plan.model,
-            train_config=plan.train,
-            output_dir=handle.dir,
-            init_from=plan.init_from,
-            resume=resume,
-            progress=progress,
-        )
+        return run_distributed(nproc=nproc, **run)
     from nerp_training.trainer.train import train_model
 
-    return train_model(
-        train_docs=train_docs,
-        eval_docs=eval_docs,
-        entity_types=dataset.labels,
-        model_config=plan.model,
-        train_config=plan.train,
-        output_dir=handle.dir,
-        init_from=plan.init_from,
-        resume=resume,
-        progress=progress,
-        callbacks=callbacks,
-    )
+    return train_model(**run, callbacks=callbacks)
 
 
 def run_final_training(
