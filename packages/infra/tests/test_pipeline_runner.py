@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from nerp_infra.artifacts import begin_artifact
+from nerp_infra.artifacts.kinds import STAGE_CONTRACTS
 from nerp_infra.config import ExperimentConfig
 from nerp_infra.pipeline import (
     PipelineError,
@@ -80,6 +83,46 @@ def test_failure_names_the_stage_and_keeps_earlier_results(tmp_path: Path) -> No
         run_pipeline(context, stages=recorder.stages())  # type: ignore[arg-type]
     assert [c[0] for c in recorder.calls] == ["data", "hpo", "select"]
     assert "select    failed" in console.export_text()
+
+
+def _artifact_of(ctx: StageContext, kind: str) -> str:
+    decision = begin_artifact(
+        ctx.index,
+        ctx.layout,
+        kind=kind,
+        stage="data",
+        backbone="any",
+        fingerprints={"fp": hashlib.sha256(kind.encode()).hexdigest()},
+        run_mode="force_new",
+    )
+    decision.handle.complete()
+    return decision.handle.id
+
+
+def test_stages_are_held_to_their_declared_inputs_and_outputs(tmp_path: Path) -> None:
+    assert STAGE_CONTRACTS["convert"].consumes == ("model",)
+
+    def data_making_a_model(ctx: StageContext) -> StageResult:
+        return StageResult(status="done", artifact_ids=(_artifact_of(ctx, "model"),))
+
+    context, _ = _context(tmp_path, ["data"])
+    with pytest.raises(
+        PipelineError, match="stage 'data' returned model artifact .* produces only dataset"
+    ):
+        run_pipeline(context, stages={"data": data_making_a_model})
+
+    def data(ctx: StageContext) -> StageResult:
+        return StageResult(status="done", artifact_ids=(_artifact_of(ctx, "dataset"),))
+
+    def convert_asking_for_a_study(ctx: StageContext) -> StageResult:
+        ctx.input("study")
+        return StageResult(status="done")
+
+    context, _ = _context(tmp_path, ["data", "convert"])
+    with pytest.raises(
+        PipelineError, match="'convert' asked for a 'study' input .* consumes only model"
+    ):
+        run_pipeline(context, stages={"data": data, "convert": convert_asking_for_a_study})
 
 
 def test_stages_are_discovered_from_entry_points(

@@ -13,6 +13,8 @@ an artifact's path and ``Manifest.stage``, e.g. ``final_training``). They agree 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 
 __all__ = [
@@ -33,8 +35,10 @@ __all__ = [
     "REPORT_STAGE",
     "SELECTION_KIND",
     "SELECT_STAGE",
+    "STAGE_CONTRACTS",
     "STUDY_KIND",
     "TRAIN_STAGE",
+    "StageContract",
 ]
 
 # Artifact kinds (Manifest.kind).
@@ -83,3 +87,36 @@ PIPELINE_STAGES: Final = (
 
 # The artifact stage of the final model (the ``train`` pipeline stage writes it).
 FINAL_TRAINING_STAGE: Final = "final_training"
+
+
+@dataclass(frozen=True)
+class StageContract:
+    """The artifact kinds a pipeline stage reads as inputs and writes as outputs.
+
+    The runner holds every stage to it: a stage asking its context for a kind it does not
+    consume, or returning an artifact of a kind it does not produce, fails naming both, so
+    the data flow written here is the one that runs.
+    """
+
+    consumes: tuple[str, ...]
+    produces: tuple[str, ...]
+
+
+STAGE_CONTRACTS: Final[Mapping[str, StageContract]] = {
+    DATA_STAGE: StageContract(consumes=(), produces=(DATASET_KIND,)),
+    HPO_STAGE: StageContract(consumes=(DATASET_KIND,), produces=(STUDY_KIND,)),
+    SELECT_STAGE: StageContract(consumes=(DATASET_KIND, STUDY_KIND), produces=(SELECTION_KIND,)),
+    TRAIN_STAGE: StageContract(
+        consumes=(DATASET_KIND, SELECTION_KIND, MODEL_KIND), produces=(MODEL_KIND,)
+    ),
+    CONVERT_STAGE: StageContract(consumes=(MODEL_KIND,), produces=(ONNX_PACKAGE_KIND,)),
+    EVALUATE_STAGE: StageContract(
+        consumes=(MODEL_KIND, ONNX_PACKAGE_KIND, DATASET_KIND), produces=(EVALUATION_KIND,)
+    ),
+    BENCHMARK_STAGE: StageContract(
+        consumes=(MODEL_KIND, ONNX_PACKAGE_KIND, DATASET_KIND), produces=(BENCHMARK_KIND,)
+    ),
+    REPORT_STAGE: StageContract(consumes=(MODEL_KIND, ONNX_PACKAGE_KIND), produces=(REPORT_KIND,)),
+}
+"""What each pipeline stage consumes and produces (studies reach ``select`` through the
+dataset's fingerprint; the report's other sections through the served model's lineage)."""

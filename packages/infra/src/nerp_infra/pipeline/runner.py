@@ -18,6 +18,7 @@ from nerp_infra.artifacts.kinds import (
     HPO_STAGE,
     REPORT_STAGE,
     SELECT_STAGE,
+    STAGE_CONTRACTS,
     TRAIN_STAGE,
 )
 from nerp_infra.config import STAGES, ExperimentConfig
@@ -165,6 +166,23 @@ def open_context(
     )
 
 
+def _check_produces(context: StageContext, name: str, artifact_ids: Sequence[str]) -> None:
+    """A stage returns only artifacts of the kinds its contract says it produces."""
+    contract = STAGE_CONTRACTS.get(name)
+    if contract is None:
+        return
+    for artifact_id in artifact_ids:
+        if artifact_id not in context.index:
+            continue  # a submitted job's output, recorded once it finishes
+        kind = context.index.get(artifact_id).manifest.kind
+        if kind not in contract.produces:
+            raise PipelineError(
+                f"stage {name!r} returned {kind} artifact {artifact_id}, but its contract "
+                f"(nerp_infra.artifacts.kinds.STAGE_CONTRACTS) produces only "
+                f"{', '.join(contract.produces)}"
+            )
+
+
 def run_pipeline(
     context: StageContext,
     *,
@@ -206,6 +224,7 @@ def run_pipeline(
         elapsed = time.perf_counter() - started
         report.results[name] = result
         context.run.record(context.index, result.artifact_ids)
+        _check_produces(context, name, result.artifact_ids)
         report.durations_s[name] = elapsed
         colour = "green" if result.status in ("done", "resumed") else "cyan"
         console.print(

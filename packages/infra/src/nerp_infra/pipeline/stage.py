@@ -10,6 +10,7 @@ from typing import Any, Literal
 from rich.console import Console
 
 from nerp_infra.artifacts import ArtifactIndex, IndexedArtifact
+from nerp_infra.artifacts.kinds import STAGE_CONTRACTS
 from nerp_infra.config import ExperimentConfig, RunMode
 from nerp_infra.paths import OutputLayout
 from nerp_infra.pipeline.inputs import RunArtifacts, resolve_input
@@ -45,15 +46,26 @@ class StageContext:
     def run_mode(self, configured: RunMode) -> RunMode:
         return "force_new" if self.force else configured
 
+    def _check_consumes(self, kind: str) -> None:
+        contract = STAGE_CONTRACTS.get(self.stage)
+        if contract is not None and kind not in contract.consumes:
+            raise ValueError(
+                f"stage {self.stage!r} asked for a {kind!r} input but its contract "
+                f"(nerp_infra.artifacts.kinds.STAGE_CONTRACTS) consumes only "
+                f"{', '.join(contract.consumes) or 'nothing'}"
+            )
+
     def upstream(self, kind: str, artifact_stage: str | None = None) -> IndexedArtifact | None:
         """The last ``kind`` artifact (of artifact stage ``artifact_stage``) an earlier stage
         of this run produced; None in a stage run alone."""
+        self._check_consumes(kind)
         return self.run.latest(kind, artifact_stage)
 
     def input(self, kind: str, *, artifact_stage: str | None = None) -> IndexedArtifact | None:
         """A complete ``kind`` input (of artifact stage ``artifact_stage``): this run's, else
         the one descended from the experiment's dataset, else the newest, said on the
         console (:func:`nerp_infra.pipeline.inputs.resolve_input`)."""
+        self._check_consumes(kind)
         return resolve_input(
             index=self.index,
             config=self.config,
