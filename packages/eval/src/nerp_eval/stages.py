@@ -19,10 +19,23 @@ from nerp_infra.paths import backbone_component
 from nerp_infra.pipeline import StageContext, StageResult, StageStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rich.console import Console
+
+    from nerp_eval.benchmark.run import BenchmarkRun
+    from nerp_eval.selection.run import SelectionRun
     from nerp_eval.targets import InferenceTarget
     from nerp_infra.documents import Document
 
-__all__ = ["benchmark_stage", "evaluate_stage", "report_stage", "select_stage"]
+__all__ = [
+    "benchmark_run",
+    "benchmark_stage",
+    "evaluate_stage",
+    "report_stage",
+    "select_stage",
+    "selection_run",
+]
 
 
 def _status(action: str) -> StageStatus:
@@ -31,13 +44,19 @@ def _status(action: str) -> StageStatus:
     return "resumed" if action == "resume" else "done"
 
 
-def select_stage(ctx: StageContext) -> StageResult:
-    """Champion across the HPO studies of the current dataset (selection artifact)."""
+def selection_run(
+    ctx: StageContext, *, study_ids: Sequence[str] = (), console: Console | None = None
+) -> SelectionRun:
+    """``run_selection`` with the experiment's settings, for the stage and ``nerp select``.
+
+    Without ``study_ids`` the candidates are the studies of the dataset this run's ``data``
+    stage produced (run alone: the experiment's, else the newest).
+    """
     from nerp_eval.selection.run import run_selection
 
     cfg = ctx.config
-    dataset = ctx.input(DATASET_KIND)
-    result = run_selection(
+    dataset = None if study_ids else ctx.input(DATASET_KIND)
+    return run_selection(
         index=ctx.index,
         layout=ctx.layout,
         selection=cfg.selection,
@@ -48,8 +67,35 @@ def select_stage(ctx: StageContext) -> StageResult:
         naming=cfg.naming,
         run_mode=ctx.run_mode(cfg.selection.run_mode),
         data_fp=dataset.manifest.fingerprints.get("data_fp") if dataset else None,
-        console=ctx.console if ctx.progress else None,
+        study_ids=study_ids,
+        console=console,
     )
+
+
+def benchmark_run(
+    ctx: StageContext, targets: Sequence[InferenceTarget], docs: Sequence[Document]
+) -> BenchmarkRun:
+    """``run_benchmark`` of ``targets`` on texts from ``docs`` with the experiment's
+    settings, for the stage and ``nerp benchmark``."""
+    from nerp_eval.benchmark.run import run_benchmark
+    from nerp_eval.benchmark.texts import benchmark_texts
+
+    cfg = ctx.config.benchmark
+    return run_benchmark(
+        targets,
+        benchmark_texts(cfg.n_texts, docs),
+        config=cfg,
+        index=ctx.index,
+        layout=ctx.layout,
+        run_mode=ctx.run_mode(cfg.run_mode),
+        tracking=ctx.config.tracking,
+        naming=ctx.config.naming,
+    )
+
+
+def select_stage(ctx: StageContext) -> StageResult:
+    """Champion across the HPO studies of the current dataset (selection artifact)."""
+    result = selection_run(ctx, console=ctx.console if ctx.progress else None)
     decision = result.report["decision"]
     return StageResult(
         status=_status(result.action),
@@ -165,8 +211,6 @@ def evaluate_stage(ctx: StageContext) -> StageResult:
 def benchmark_stage(ctx: StageContext) -> StageResult:
     """Latency of the final model on torch and of its ONNX package (fp32, int8), on the
     same test texts and threads."""
-    from nerp_eval.benchmark.run import run_benchmark
-    from nerp_eval.benchmark.texts import benchmark_texts
     from nerp_eval.inputs import dataset_input
 
     cfg = ctx.config.benchmark
@@ -180,16 +224,7 @@ def benchmark_stage(ctx: StageContext) -> StageResult:
         from nerp_training.data import load_dataset
 
         docs = list(load_dataset(dataset.path).test)
-    result = run_benchmark(
-        targets,
-        benchmark_texts(cfg.n_texts, docs),
-        config=cfg,
-        index=ctx.index,
-        layout=ctx.layout,
-        run_mode=ctx.run_mode(cfg.run_mode),
-        tracking=ctx.config.tracking,
-        naming=ctx.config.naming,
-    )
+    result = benchmark_run(ctx, targets, docs)
     size = min(cfg.batch_sizes)
     latency = ", ".join(
         f"{t.backend} {t.latency.p50_ms:.2f} ms" for t in result.timings if t.batch_size == size

@@ -49,11 +49,10 @@ def benchmark(
     `--set benchmark.backends=[onnx_int8]`. A finished benchmark with the same settings
     is reused (bench_fp); --force times again.
     """
-    from nerp_eval.benchmark.run import CHART_FILE, run_benchmark
-    from nerp_eval.benchmark.texts import benchmark_texts
+    from nerp_eval.benchmark.run import CHART_FILE
     from nerp_eval.errors import EvalError
     from nerp_eval.inputs import evaluation_data, model_or_package_path
-    from nerp_eval.stages import benchmark_stage
+    from nerp_eval.stages import benchmark_run, benchmark_stage
     from nerp_eval.targets import InferenceTarget, resolve_targets
 
     console = Console()
@@ -80,16 +79,7 @@ def benchmark(
                     f"{', '.join(models)}"
                 )
             docs = evaluation_data(data, index=ctx.index).documents if data else []
-            run = run_benchmark(
-                targets,
-                benchmark_texts(cfg.n_texts, docs),
-                config=cfg,
-                index=ctx.index,
-                layout=ctx.layout,
-                run_mode=ctx.run_mode(cfg.run_mode),
-                tracking=config.tracking,
-                naming=config.naming,
-            )
+            run = benchmark_run(ctx, targets, docs)
             artifact = ctx.index.get(run.artifact_id)
     report = json.loads((artifact.path / "benchmark.json").read_text())
     if as_json:

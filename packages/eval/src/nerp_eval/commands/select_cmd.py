@@ -42,28 +42,12 @@ def select(
     Re-running with the same studies and settings returns the saved selection (use --force
     to decide again).
     """
-    from nerp_eval.selection.run import run_selection
-    from nerp_infra.artifacts.kinds import DATASET_KIND
+    from nerp_eval.stages import selection_run
 
     console = Console()
     with failures():
-        config, ctx = open_stage_context(experiment, overrides, output_root, force=force)
-        dataset = None if study else ctx.input(DATASET_KIND)
-        data_fp = dataset.manifest.fingerprints.get("data_fp") if dataset else None
-        result = run_selection(
-            index=ctx.index,
-            layout=ctx.layout,
-            selection=config.selection,
-            benchmark=config.benchmark,
-            conversion=config.conversion,
-            base_train=config.train,
-            tracking=config.tracking,
-            naming=config.naming,
-            run_mode=ctx.run_mode(config.selection.run_mode),
-            data_fp=data_fp,
-            study_ids=study or (),
-            console=None if as_json else console,
-        )
+        _, ctx = open_stage_context(experiment, overrides, output_root, force=force)
+        result = selection_run(ctx, study_ids=study or (), console=None if as_json else console)
     if as_json:
         typer.echo(json.dumps(result.report, indent=1))
         return
