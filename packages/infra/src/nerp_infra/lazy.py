@@ -1,9 +1,6 @@
-"""Module ``__getattr__`` for names imported on first use.
-
-The package ``__init__`` modules re-export names whose modules pull in heavy libraries
-(torch, transformers, Optuna, onnxruntime, plotly). Importing them lazily keeps
-``import nerp_<package>`` cheap, e.g. for the CLI host listing commands.
-"""
+"""Module ``__getattr__`` for names imported on first use: package ``__init__`` modules
+re-export names of modules that load torch, Optuna, onnxruntime or plotly, and importing
+the package (e.g. for the CLI host listing commands) must not pay for that."""
 
 from __future__ import annotations
 
@@ -19,14 +16,9 @@ def lazy_names(
     *,
     fallback: Callable[[str], object] | None = None,
 ) -> Callable[[str], object]:
-    """Build a module ``__getattr__`` that imports each name from its module on first use.
-
-    ``names`` maps a public name to the module that defines it. A name not in it goes to
-    ``fallback`` (e.g. a :func:`nerp_infra.deprecation.deprecated_names` getter) or raises
-    the usual :class:`AttributeError`::
-
-        __getattr__ = lazy_names(__name__, {"run_study": "nerp_hpo.study"})
-    """
+    """A module ``__getattr__`` importing each of ``names`` (name -> defining module) on
+    first use; other names go to ``fallback`` (e.g. :func:`deprecated_names`'s getter) or
+    raise the usual :class:`AttributeError`."""
 
     def __getattr__(name: str) -> object:
         module = names.get(name)

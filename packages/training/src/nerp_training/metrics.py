@@ -13,9 +13,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import get_args
 
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2, Entities
+
+from nerp_infra.config import MetricName
 
 __all__ = [
     "OBJECTIVE_METRICS",
@@ -25,15 +28,9 @@ __all__ = [
     "metric_value",
 ]
 
-OBJECTIVE_METRICS: tuple[str, ...] = (
-    "f1_macro",
-    "f1_micro",
-    "precision_macro",
-    "precision_micro",
-    "recall_macro",
-    "recall_micro",
-)
-"""Names an HPO objective or a model selection may optimise (all are maximised)."""
+OBJECTIVE_METRICS: tuple[str, ...] = get_args(MetricName)
+"""Names an HPO objective or a model selection may optimise (all are maximised): the
+config's ``MetricName``, so a name the config accepts is one training reports."""
 
 
 @dataclass(frozen=True)

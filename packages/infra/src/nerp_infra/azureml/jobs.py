@@ -125,9 +125,8 @@ def stage_job(
     compute: str | None = None,
     settings: WorkspaceSettings | None = None,
 ) -> Command:
-    """A one-node :func:`command_job` running one pipeline stage into the job output
-    ``output``, tagged like the stage's local runs (stage, backbone, the artifacts it came
-    from) so the studio and MLflow group both the same way."""
+    """A one-node :func:`command_job` of a pipeline stage writing into job output ``output``,
+    tagged like the stage's local runs so the studio and MLflow group them the same way."""
     from nerp_infra.tags import REGISTRY
 
     tags = REGISTRY.build(defaults=False, stage=stage, backbone=backbone, lineage=lineage or None)

@@ -144,9 +144,9 @@ def _check_policy(value: str) -> str:
 
 def _import(
     files: list[Path],
-    *,
     format: str,
-    mapping: dict[str, str | None],
+    preset: str | None,
+    map_: list[str] | None,
     labels: list[str] | None,
     overlap_policy: str,
     use_predictions: bool,
@@ -159,7 +159,7 @@ def _import(
         return import_documents(
             files,
             format=_check_format(format),
-            label_mapping=mapping,
+            label_mapping=_parse_mapping(preset, map_),
             labels=_parse_labels(labels),
             overlap_policy=_check_policy(overlap_policy),
             tokenizer=tok,
@@ -215,14 +215,7 @@ def import_(
 
     With --strict nothing is written if anything was dropped.
     """
-    result = _import(
-        files,
-        format=format,
-        mapping=_parse_mapping(preset, map_),
-        labels=labels,
-        overlap_policy=overlap_policy,
-        use_predictions=use_predictions,
-    )
+    result = _import(files, format, preset, map_, labels, overlap_policy, use_predictions)
     if strict and result.report.dropped_count:
         _finish(result.report, strict=strict, report_path=report)
     write_documents(result.documents, out)
@@ -259,13 +252,7 @@ def validate(
 ) -> None:
     """Report bounds, whitespace, overlaps, labels, token boundaries and duplicates."""
     result = _import(
-        files,
-        format=format,
-        mapping=_parse_mapping(preset, map_),
-        labels=labels,
-        overlap_policy=overlap_policy,
-        use_predictions=use_predictions,
-        tokenizer=tokenizer,
+        files, format, preset, map_, labels, overlap_policy, use_predictions, tokenizer
     )
     _finish(result.report, strict=strict, report_path=report)
 
