@@ -48,6 +48,8 @@ from nerp_training.backbones import (
     resolve_backbone,
 )
 from nerp_training.data.alignment import (
+    EncodedDocument,
+    WindowFeatures,
     document_windows,
     encode_documents,
     special_tokens,
@@ -311,15 +313,21 @@ def train_model(
         checkpoint=checkpoint,
     )
     special = special_tokens(tokenizer)
-    label_all = model_config.label_all_subtokens
-    train_encoded = encode_documents(train_docs, tokenizer, scheme, label_all_subtokens=label_all)
-    train_windows = document_windows(
-        train_encoded,
-        max_length=model_config.max_length,
-        stride=model_config.stride,
-        special=special,
-        scheme=scheme,
-    )
+
+    def encode(docs: Sequence[Document]) -> tuple[list[EncodedDocument], list[WindowFeatures]]:
+        """Training and validation documents are encoded and windowed the same way."""
+        encoded = encode_documents(
+            docs, tokenizer, scheme, label_all_subtokens=model_config.label_all_subtokens
+        )
+        return encoded, document_windows(
+            encoded,
+            max_length=model_config.max_length,
+            stride=model_config.stride,
+            special=special,
+            scheme=scheme,
+        )
+
+    _, train_windows = encode(train_docs)
     if not train_windows:
         raise TrainingError("the training documents hold no tokens: nothing to train on")
 
@@ -328,14 +336,7 @@ def train_model(
     eval_dataset: WindowDataset | None = None
     if evaluate:
         assert eval_docs is not None
-        eval_encoded = encode_documents(eval_docs, tokenizer, scheme, label_all_subtokens=label_all)
-        eval_windows = document_windows(
-            eval_encoded,
-            max_length=model_config.max_length,
-            stride=model_config.stride,
-            special=special,
-            scheme=scheme,
-        )
+        eval_encoded, eval_windows = encode(eval_docs)
         evaluator = DocumentEvaluator(eval_encoded, eval_windows, scheme)
         eval_dataset = WindowDataset(eval_windows)
         if train_config.early_stopping_patience is not None:
