@@ -258,3 +258,29 @@ def test_a_zombie_counts_as_dead() -> None:
         assert owner_is_stale(f"{socket.gethostname()}:{child.pid}")
     finally:
         child.wait()
+
+
+def test_failing_on_error_fails_an_incomplete_artifact_and_reraises(
+    index: ArtifactIndex, layout: OutputLayout
+) -> None:
+    handle = _begin(index, layout, "force_new").handle
+    with pytest.raises(RuntimeError, match="boom"), handle.failing_on_error():
+        raise RuntimeError("boom")
+    manifest = read_manifest(handle.dir)
+    assert manifest.status == "failed"
+    assert manifest.extra["failure_reason"] == "RuntimeError: boom"
+
+
+def test_failing_on_error_keeps_a_completed_artifact(
+    index: ArtifactIndex, layout: OutputLayout
+) -> None:
+    handle = _begin(index, layout, "force_new").handle
+
+    def complete_then_fail() -> None:
+        with handle.failing_on_error():
+            handle.complete()
+            raise RuntimeError("after completing")
+
+    with pytest.raises(RuntimeError):
+        complete_then_fail()
+    assert read_manifest(handle.dir).status == "complete"

@@ -20,7 +20,6 @@ from nerp_infra.artifacts import (
     RunMode,
     begin_artifact,
     kinds,
-    read_manifest,
 )
 from nerp_infra.artifacts.kinds import REPORT_KIND
 from nerp_infra.artifacts.payloads import ReportPayload
@@ -100,7 +99,7 @@ def write_report(
     handle = decision.handle
     html_path, md_path = handle.dir / REPORT_HTML, handle.dir / REPORT_MD
     if decision.should_run:
-        try:
+        with handle.failing_on_error():
             payload = data.as_dict()
             (handle.dir / REPORT_DATA_FILE).write_text(
                 json.dumps(payload, indent=1, default=str) + "\n", encoding="utf-8"
@@ -111,10 +110,6 @@ def write_report(
                 metrics={"artifacts": len(stamps)},
                 extra=ReportPayload(served=data.served["id"] if data.served else None).as_extra(),
             )
-        except BaseException as exc:
-            if read_manifest(handle.dir).status == "incomplete":
-                handle.fail(f"{type(exc).__name__}: {exc}")
-            raise
         shown = payload
     else:
         shown = json.loads((handle.dir / REPORT_DATA_FILE).read_text(encoding="utf-8"))

@@ -47,7 +47,7 @@ from nerp_eval.selection.studies import (
 )
 from nerp_eval.targets import InferenceTarget, resolve_target
 from nerp_eval.tracking import run_name
-from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, kinds, read_manifest
+from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, kinds
 from nerp_infra.artifacts.kinds import SELECTION_KIND
 from nerp_infra.artifacts.payloads import Champion, SelectionPayload
 from nerp_infra.config import (
@@ -394,7 +394,7 @@ def run_selection(
         report = json.loads((handle.dir / SELECTION_FILE).read_text())
         _note(console, f"reusing selection {handle.id}: {report['champion']['backbone']}")
         return SelectionRun(handle.id, handle.dir, "reuse", report["champion"], report)
-    try:
+    with handle.failing_on_error():
         candidates = []
         for backbone, group in sorted(champions.items()):
             item = by_study[group.study_artifact_id]
@@ -503,10 +503,6 @@ def run_selection(
                 mlflow_run_id=run_id,
             ).as_extra(),
         )
-    except BaseException as exc:
-        if read_manifest(handle.dir).status == "incomplete":
-            handle.fail(f"{type(exc).__name__}: {exc}")
-        raise
     return SelectionRun(handle.id, handle.dir, decision.action, champion, report)
 
 

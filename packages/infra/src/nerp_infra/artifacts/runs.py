@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -165,6 +166,17 @@ class ArtifactHandle:
                 extra={**self.manifest.extra, **(extra or {})},
             )
         )
+
+    @contextmanager
+    def failing_on_error(self) -> Iterator[ArtifactHandle]:
+        """Mark the artifact failed, with the error, when the block raises before it was
+        completed (status read back from disk, where a step inside may have finished it)."""
+        try:
+            yield self
+        except BaseException as exc:
+            if read_manifest(self.dir).status == "incomplete":
+                self.fail(f"{type(exc).__name__}: {exc}")
+            raise
 
     def fail(self, reason: str) -> Manifest:
         """Mark the artifact failed with a reason; run modes never resume failed artifacts."""
