@@ -7,14 +7,18 @@ run".
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from nerp_infra.artifacts import ArtifactIndex
-from nerp_infra.config import NamingConfig, RunKind
+from nerp_infra.artifacts import ArtifactHandle, ArtifactIndex
+from nerp_infra.config import NamingConfig, RunKind, TrackingConfig
 from nerp_infra.deprecation import deprecated_names
 from nerp_infra.fingerprints import fingerprint, short
+from nerp_infra.tags import build_tags
+from nerp_infra.tracking import log_artifacts, log_metrics, log_params, tracked_stage
 
-__all__ = ["run_name", "short_or_placeholder"]
+__all__ = ["log_artifact_run", "run_name", "short_or_placeholder"]
 
 __getattr__ = deprecated_names(
     __name__,
@@ -39,3 +43,49 @@ def run_name(
     base = "-".join(str(fields[k]) for k in sorted(fields))
     version = index.reserve_run_name(f"{kind}:{base}") if index is not None else 1
     return naming.render(kind, version=version, **fields)
+
+
+def log_artifact_run(
+    handle: ArtifactHandle,
+    *,
+    tracking: TrackingConfig | None,
+    root: Path,
+    stage: str,
+    run_kind: RunKind,
+    naming: NamingConfig | None,
+    index: ArtifactIndex | None,
+    backbone: str,
+    spec8: str,
+    exec8: str,
+    lineage: Sequence[str] | None,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    tags: Mapping[str, str] | None = None,
+) -> str | None:
+    """Record the written artifact ``handle`` as the stage's MLflow run, named by the
+    ``run_kind`` pattern: tags naming the artifact (and ``tags``), ``params``, ``metrics``
+    and the artifact folder. Returns the run id for the manifest, None when tracking is off."""
+    kind, variant = handle.manifest.kind, handle.manifest.variant
+    name = run_name(
+        naming or NamingConfig(),
+        run_kind,
+        index,
+        backbone=backbone,
+        spec8=spec8,
+        exec8=exec8,
+        variant=variant,
+    )
+    run_tags = build_tags(
+        backbone=backbone,
+        artifact_id=handle.id,
+        artifact_kind=kind,
+        lineage=lineage,
+        variant=variant,
+        **(tags or {}),
+    )
+    with tracked_stage(tracking, root, stage=stage, name=name, tags=run_tags) as run_id:
+        if run_id is not None:
+            log_params(dict(params))
+            log_metrics(metrics)
+            log_artifacts(handle.dir, kind)
+    return run_id

@@ -22,16 +22,14 @@ from nerp_eval.benchmark.chart import latency_figure, write_figure_html
 from nerp_eval.benchmark.timing import BatchTiming, time_predictor
 from nerp_eval.errors import EvalError
 from nerp_eval.targets import InferenceTarget, open_predictor, torch_threads
-from nerp_eval.tracking import run_name, short_or_placeholder
-from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, kinds, read_manifest
+from nerp_eval.tracking import log_artifact_run, short_or_placeholder
+from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, kinds
 from nerp_infra.artifacts.kinds import BENCHMARK_KIND
 from nerp_infra.artifacts.payloads import BenchmarkPayload
 from nerp_infra.config import BenchmarkConfig, NamingConfig, TrackingConfig
 from nerp_infra.deprecation import deprecated_names
 from nerp_infra.fingerprints import bench_fp
 from nerp_infra.paths import ANY_BACKBONE, OutputLayout
-from nerp_infra.tags import build_tags
-from nerp_infra.tracking import log_artifacts, log_metrics, log_params, tracked_stage
 
 __all__ = [
     "BENCHMARK_FILE",
@@ -206,7 +204,7 @@ def run_benchmark(
         if chart and not (handle.dir / CHART_FILE).is_file():
             _write_chart(handle.dir, reused, title)
         return BenchmarkRun(handle.id, handle.dir, decision.action, reused, report)
-    try:
+    with handle.failing_on_error():
         timings: list[BatchTiming] = []
         for target in targets:
             predictor = open_predictor(target, threads=config.threads)
@@ -246,52 +244,38 @@ def run_benchmark(
             _write_chart(handle.dir, timings, title)
         metrics = _metrics(timings)
         first = targets[0]
-        name = run_name(
-            naming or NamingConfig(),
-            "benchmark",
-            index,
+        run_id = log_artifact_run(
+            handle,
+            tracking=tracking,
+            root=layout.root,
+            stage=kinds.BENCHMARK_STAGE,
+            run_kind="benchmark",
+            naming=naming,
+            index=index,
             backbone=backbone,
             spec8=short_or_placeholder(first.spec_fp(), first.artifact_id),
             exec8=short_or_placeholder(None, machine["cpu"]),
-            variant=handle.manifest.variant,
-        )
-        tags = build_tags(
-            backbone=backbone,
-            bench_fp=fp,
-            artifact_id=handle.id,
-            artifact_kind=BENCHMARK_KIND,
             lineage=lineage,
-            variant=handle.manifest.variant,
+            tags={"bench_fp": fp},
+            params={
+                "purpose": purpose,
+                "backends": ",".join(t.backend for t in targets),
+                "batch_sizes": ",".join(str(s) for s in sizes),
+                "warmup": config.warmup,
+                "iterations": config.iterations,
+                "threads": config.threads or "all",
+                "n_texts": len(texts),
+                "device": machine["device"],
+                "cpu": machine["cpu"],
+            },
+            metrics=metrics,
         )
-        with tracked_stage(
-            tracking, layout.root, stage=kinds.BENCHMARK_STAGE, name=name, tags=tags
-        ) as run_id:
-            if run_id is not None:
-                log_params(
-                    {
-                        "purpose": purpose,
-                        "backends": ",".join(t.backend for t in targets),
-                        "batch_sizes": ",".join(str(s) for s in sizes),
-                        "warmup": config.warmup,
-                        "iterations": config.iterations,
-                        "threads": config.threads or "all",
-                        "n_texts": len(texts),
-                        "device": machine["device"],
-                        "cpu": machine["cpu"],
-                    }
-                )
-                log_metrics(metrics)
-                log_artifacts(handle.dir, "benchmark")
         handle.complete(
             metrics=metrics,
             extra=BenchmarkPayload(
                 mlflow_run_id=run_id, purpose=purpose, device=machine
             ).as_extra(),
         )
-    except BaseException as exc:
-        if read_manifest(handle.dir).status == "incomplete":
-            handle.fail(f"{type(exc).__name__}: {exc}")
-        raise
     return BenchmarkRun(handle.id, handle.dir, decision.action, timings, report)
 
 

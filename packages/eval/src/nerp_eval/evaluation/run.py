@@ -19,8 +19,8 @@ from nerp_eval.evaluation.errors import ErrorAnalysis, analyse_errors, strict_en
 from nerp_eval.evaluation.examples import EXAMPLES_FILE, examples_payload
 from nerp_eval.evaluation.scoring import ScoredDocument, predict_and_align
 from nerp_eval.targets import InferenceTarget, open_predictor, torch_threads
-from nerp_eval.tracking import run_name, short_or_placeholder
-from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, kinds, read_manifest
+from nerp_eval.tracking import log_artifact_run, short_or_placeholder
+from nerp_infra.artifacts import ArtifactIndex, RunMode, begin_artifact, kinds
 from nerp_infra.artifacts.kinds import EVALUATION_KIND
 from nerp_infra.artifacts.payloads import EvaluationPayload
 from nerp_infra.config import NamingConfig, TrackingConfig
@@ -28,8 +28,6 @@ from nerp_infra.deprecation import deprecated_names
 from nerp_infra.documents import Document
 from nerp_infra.fingerprints import fingerprint
 from nerp_infra.paths import OutputLayout
-from nerp_infra.tags import build_tags
-from nerp_infra.tracking import log_artifacts, log_metrics, log_params, tracked_stage
 from nerp_training.metrics import EntityMetrics, entity_metrics
 
 __all__ = [
@@ -260,49 +258,34 @@ def run_evaluation(
     if not decision.should_run:
         report = json.loads((handle.dir / EVALUATION_FILE).read_text())
         return EvaluationRun(handle.id, handle.dir, decision.action, report)
-    try:
+    with handle.failing_on_error():
         result = evaluate_documents(target, data.documents, batch_size=batch_size, threads=threads)
         _write_outputs(handle.dir, result, data)
-        spec8 = short_or_placeholder(_spec_of(target, index), target.artifact_id)
-        name = run_name(
-            naming or NamingConfig(),
-            "evaluation",
-            index,
+        run_id = log_artifact_run(
+            handle,
+            tracking=tracking,
+            root=layout.root,
+            stage=kinds.EVALUATE_STAGE,
+            run_kind="evaluation",
+            naming=naming,
+            index=index,
             backbone=target.backbone,
-            spec8=spec8,
+            spec8=short_or_placeholder(_spec_of(target, index), target.artifact_id),
             exec8=short_or_placeholder(
                 target.manifest.fingerprints.get("exec_fp") if target.manifest else None,
                 target.backend,
             ),
-            variant=handle.manifest.variant,
-        )
-        tags = build_tags(
-            backbone=target.backbone,
-            artifact_id=handle.id,
-            artifact_kind=EVALUATION_KIND,
             lineage=lineage,
-            variant=handle.manifest.variant,
+            params={
+                "backend": target.backend,
+                "target_artifact": target.artifact_id,
+                "data": data.source,
+                "batch_size": batch_size,
+            },
+            metrics=result.flat_metrics(),
         )
-        with tracked_stage(
-            tracking, layout.root, stage=kinds.EVALUATE_STAGE, name=name, tags=tags
-        ) as run_id:
-            if run_id is not None:
-                log_params(
-                    {
-                        "backend": target.backend,
-                        "target_artifact": target.artifact_id,
-                        "data": data.source,
-                        "batch_size": batch_size,
-                    }
-                )
-                log_metrics(result.flat_metrics())
-                log_artifacts(handle.dir, "evaluation")
         handle.complete(
             metrics=_summary_metrics(result),
             extra=EvaluationPayload(mlflow_run_id=run_id, backend=target.backend).as_extra(),
         )
-    except BaseException as exc:
-        if read_manifest(handle.dir).status == "incomplete":
-            handle.fail(f"{type(exc).__name__}: {exc}")
-        raise
     return EvaluationRun(handle.id, handle.dir, decision.action, result.as_dict(), result)
