@@ -7,7 +7,7 @@ run".
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,42 +50,28 @@ def log_artifact_run(
     *,
     tracking: TrackingConfig | None,
     root: Path,
-    stage: str,
     run_kind: RunKind,
     naming: NamingConfig | None,
     index: ArtifactIndex | None,
-    backbone: str,
     spec8: str,
     exec8: str,
-    lineage: Sequence[str] | None,
     params: Mapping[str, Any],
     metrics: Mapping[str, Any],
     tags: Mapping[str, str] | None = None,
 ) -> str | None:
-    """Record the written artifact ``handle`` as the stage's MLflow run, named by the
+    """Record the written artifact ``handle`` as its stage's MLflow run, named by the
     ``run_kind`` pattern: tags naming the artifact (and ``tags``), ``params``, ``metrics``
-    and the artifact folder. Returns the run id for the manifest, None when tracking is off."""
-    kind, variant = handle.manifest.kind, handle.manifest.variant
-    name = run_name(
-        naming or NamingConfig(),
-        run_kind,
-        index,
-        backbone=backbone,
-        spec8=spec8,
-        exec8=exec8,
-        variant=variant,
-    )
+    and the artifact folder. Returns the run id for the manifest, None when tracking is off.
+    Stage, backbone, lineage and variant are the artifact's own, so run and artifact agree."""
+    m = handle.manifest
+    fields = {"backbone": m.backbone, "variant": m.variant}
+    name = run_name(naming or NamingConfig(), run_kind, index, spec8=spec8, exec8=exec8, **fields)
     run_tags = build_tags(
-        backbone=backbone,
-        artifact_id=handle.id,
-        artifact_kind=kind,
-        lineage=lineage,
-        variant=variant,
-        **(tags or {}),
+        artifact_id=handle.id, artifact_kind=m.kind, lineage=m.lineage, **fields, **(tags or {})
     )
-    with tracked_stage(tracking, root, stage=stage, name=name, tags=run_tags) as run_id:
+    with tracked_stage(tracking, root, stage=m.stage, name=name, tags=run_tags) as run_id:
         if run_id is not None:
             log_params(dict(params))
             log_metrics(metrics)
-            log_artifacts(handle.dir, kind)
+            log_artifacts(handle.dir, m.kind)
     return run_id

@@ -265,17 +265,14 @@ def run_evaluation(
             handle,
             tracking=tracking,
             root=layout.root,
-            stage=kinds.EVALUATE_STAGE,
             run_kind="evaluation",
             naming=naming,
             index=index,
-            backbone=target.backbone,
             spec8=short_or_placeholder(_spec_of(target, index), target.artifact_id),
             exec8=short_or_placeholder(
                 target.manifest.fingerprints.get("exec_fp") if target.manifest else None,
                 target.backend,
             ),
-            lineage=lineage,
             params={
                 "backend": target.backend,
                 "target_artifact": target.artifact_id,
