@@ -112,18 +112,24 @@ def decoded(
     predictions: Sequence[Predicted],
     repeat_types: Sequence[str] = (),
     merge_types: Sequence[str] = (),
+    min_confidence: dict[str, float] | None = None,
+    confidences: Sequence[Sequence[float]] | None = None,
 ) -> list[Predicted]:
-    """nerp's cached raw predictions decoded with ``model.repeat_types`` and
-    ``model.merge_types``, in the engine's order."""
+    """nerp's cached raw predictions decoded with ``model.min_confidence`` (needs the cached
+    ``confidences``), ``model.repeat_types`` and ``model.merge_types``, in the engine's order."""
     from nerp_infra.documents import Entity
-    from nerp_infra.labels import merge_lists, propagate_repeats
+    from nerp_infra.labels import confident, merge_lists, propagate_repeats
 
+    if min_confidence and confidences is None:
+        raise SystemExit("model.min_confidence needs cached confidences: rerun with --fresh")
     out: list[Predicted] = []
-    for doc, predicted in zip(docs, predictions, strict=True):
+    for index, (doc, predicted) in enumerate(zip(docs, predictions, strict=True)):
+        scores = confidences[index] if confidences is not None else [1.0] * len(predicted)
         entities = [
-            Entity(text=doc.text[s:e], label=label, start=s, end=e, confidence=1.0)
-            for s, e, label in predicted
+            Entity(text=doc.text[s:e], label=label, start=s, end=e, confidence=score)
+            for (s, e, label), score in zip(predicted, scores, strict=True)
         ]
+        entities = confident(entities, min_confidence or {})
         entities = propagate_repeats(doc.text, entities, repeat_types)
         entities = merge_lists(doc.text, entities, merge_types)
         out.append([(e.start, e.end, e.label) for e in entities])
@@ -181,7 +187,7 @@ def run_nerp(train: list[Document], test: list[Document], recipe: Any, work: Pat
     # Raw predictions are cached; model.repeat_types and merge_types are applied when scoring
     # (decoding only, no retraining).
     settings = read_inference_settings(result.model_dir).model_copy(
-        update={"repeat_types": (), "merge_types": ()}
+        update={"repeat_types": (), "merge_types": (), "min_confidence": {}}
     )
     predictor = torch_predictor(result.model_dir, settings)
     started = time.perf_counter()
@@ -190,6 +196,7 @@ def run_nerp(train: list[Document], test: list[Document], recipe: Any, work: Pat
         "train_s": train_s,
         "predict_s": time.perf_counter() - started,
         "predictions": [[(e.start, e.end, e.label) for e in ents] for ents in entities],
+        "confidences": [[round(e.confidence, 4) for e in ents] for ents in entities],
         "epochs_run": len(result.history),
         "train_windows": result.train_windows,
         "train_samples_per_second": result.train_samples_per_second,
@@ -334,7 +341,9 @@ def settings_key(system: str, recipe: Any) -> str:
     """What a cached result depends on: nerp's recipe sections, or the peer's fixed recipe."""
     if system == "nerp":
         settings = {
-            "model": recipe.model.model_dump(mode="json", exclude={"repeat_types", "merge_types"}),
+            "model": recipe.model.model_dump(
+                mode="json", exclude={"repeat_types", "merge_types", "min_confidence"}
+            ),
             "train": recipe.train.model_dump(mode="json"),
             "final": recipe.final_training.train_on_validation,
         }
@@ -538,6 +547,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     merge_types = list(recipe.model.merge_types)
     decoding = [f"repeat_types ({', '.join(repeat_types)})"] if repeat_types else []
     decoding += [f"merge_types ({', '.join(merge_types)})"] if merge_types else []
+    min_confidence = dict(recipe.model.min_confidence)
+    floors = ", ".join(f"{t} {v}" for t, v in min_confidence.items())
+    decoding += [f"min_confidence ({floors})"] if min_confidence else []
     raw: list[dict] = []  # nerp's folds before the decoding options, for the ablation line
     errors: dict[str, dict[str, dict[str, int]]] = {}
     for fold in folds:
@@ -578,7 +590,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row = results[key]
                 if system == "nerp" and decoding and "predictions" in row:
                     raw.append(row)
-                    predicted = decoded(test, row["predictions"], repeat_types, merge_types)
+                    predicted = decoded(
+                        test,
+                        row["predictions"],
+                        repeat_types,
+                        merge_types,
+                        min_confidence,
+                        row.get("confidences"),
+                    )
                     row = {**row, "predictions": predicted,
                            "metrics": _flat_metrics(score(test, predicted))}  # fmt: skip
                 rows[system].append(row)

@@ -232,3 +232,37 @@ def test_merge_types_join_a_list_into_one_entity(engine_int8: OnnxEngine) -> Non
     spans = [(text.index(w), text.index(w) + len(w), "SKILL") for w in ("python", "docker", "sql")]
     assert _keys(plain.predict(text)) == spans
     assert _keys(lists.predict(text)) == [(spans[0][0], spans[-1][1], "SKILL")]
+
+
+def test_min_confidence_drops_unsure_entities_before_they_spread(engine_int8: OnnxEngine) -> None:
+    tokenizer = engine_int8.predictor.tokenizer
+    text = "Skills: python, docker. Again python"
+    offsets = tokenizer.encode([text])[0].offsets
+    labels = engine_int8.predictor.settings.labels
+
+    def unsure_about_docker(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """python as a sure SKILL (probability ~1), docker as an unsure one (~0.6)."""
+        logits = np.zeros((*input_ids.shape, len(labels)), dtype=np.float32)
+        logits[..., 0] = 5.0
+        for word, score in (("python", 12.0), ("docker", 5.5)):
+            start = text.index(word)
+            end = start + len(word)
+            inside = [i for i, (a, b) in enumerate(offsets) if start <= a < end and b <= end]
+            logits[:, inside[0] + 1, labels.index("B-SKILL")] = score
+            for i in inside[1:]:
+                logits[:, i + 1, labels.index("I-SKILL")] = score
+        return logits
+
+    settings = engine_int8.predictor.settings.model_copy(update={"repeat_types": ("SKILL",)})
+    plain = Predictor(tokenizer, settings, unsure_about_docker)
+    floors = Predictor(
+        tokenizer,
+        settings.model_copy(update={"min_confidence": {"SKILL": 0.8}}),
+        unsure_about_docker,
+    )
+    found = plain.predict(text)
+    assert [e.text for e in found] == ["python", "docker", "python"]
+    docker = next(e for e in found if e.text == "docker")
+    assert 0.5 < docker.confidence < 0.8
+    kept = floors.predict(text)
+    assert [e.text for e in kept] == ["python", "python"]  # the sure one still spreads

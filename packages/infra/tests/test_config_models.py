@@ -198,3 +198,12 @@ def test_merge_types_must_be_labels_of_the_data() -> None:
     assert config.model.merge_types == ["SKILL"]
     with pytest.raises(ValidationError, match=r"model.merge_types: \['TOOLS'\] are not among"):
         ExperimentConfig.model_validate({"model": {"merge_types": ["TOOLS"]}})
+
+
+def test_min_confidence_is_a_probability_per_label_of_the_data() -> None:
+    config = ExperimentConfig.model_validate({"model": {"min_confidence": {"SKILL": 0.8}}})
+    assert config.model.min_confidence == {"SKILL": 0.8}
+    with pytest.raises(ValidationError, match=r"model.min_confidence: \['TOOLS'\] are not among"):
+        ExperimentConfig.model_validate({"model": {"min_confidence": {"TOOLS": 0.5}}})
+    with pytest.raises(ValidationError, match=r"SKILL: 1.5 is not a probability"):
+        ExperimentConfig.model_validate({"model": {"min_confidence": {"SKILL": 1.5}}})

@@ -40,3 +40,15 @@ def test_only_listed_types_and_same_type_neighbours_are_joined() -> None:
     mixed = [_entity("Java", "SKILL"), _entity("SQL", "COMPANY")]
     assert merge_lists(TEXT, mixed, ["SKILL", "COMPANY"]) == mixed
     assert merge_lists(TEXT, list(reversed(companies)), []) == companies  # sorted, unchanged
+
+
+def test_confident_keeps_entities_at_or_above_their_types_floor() -> None:
+    from nerp_infra.labels import confident
+
+    entities = [
+        Entity(text="a", label="SKILL", start=0, end=1, confidence=0.79),
+        Entity(text="b", label="SKILL", start=2, end=3, confidence=0.8),
+        Entity(text="c", label="NAME", start=4, end=5, confidence=0.1),
+    ]
+    assert [e.text for e in confident(entities, {"SKILL": 0.8})] == ["b", "c"]
+    assert confident(entities, {}) == entities

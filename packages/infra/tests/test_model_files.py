@@ -58,3 +58,17 @@ def test_merge_types_round_trip_and_are_left_out_of_the_file_when_empty(tmp_path
     assert "repeat_types" not in (tmp_path / INFERENCE_FILE).read_text()
     with pytest.raises(ValueError, match=r"merge_types \['EMAIL'\] are not entity types"):
         InferenceSettings(labels=LABELS, max_length=64, stride=16, merge_types=("EMAIL",))
+
+
+def test_min_confidence_round_trips_and_is_left_out_of_the_file_when_empty(
+    tmp_path: Path,
+) -> None:
+    write_inference_settings(tmp_path, InferenceSettings(labels=LABELS, max_length=64, stride=16))
+    assert "min_confidence" not in (tmp_path / INFERENCE_FILE).read_text()
+    floors = InferenceSettings(
+        labels=LABELS, max_length=64, stride=16, min_confidence={"SKILL": 0.8}
+    )
+    write_inference_settings(tmp_path, floors)
+    assert read_inference_settings(tmp_path).min_confidence == {"SKILL": 0.8}
+    with pytest.raises(ValueError, match=r"min_confidence \['EMAIL'\] are not entity types"):
+        InferenceSettings(labels=LABELS, max_length=64, stride=16, min_confidence={"EMAIL": 0.5})

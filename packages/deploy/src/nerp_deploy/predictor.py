@@ -18,6 +18,7 @@ from nerp_infra.labels import (
     LabelScheme,
     TokenPredictions,
     WindowPrediction,
+    confident,
     decode_tags,
     merge_lists,
     merge_window_predictions,
@@ -125,6 +126,8 @@ class Predictor:
                 word_ids=enc.word_ids,
                 label_all_subtokens=self.settings.label_all_subtokens,
             )
+            if self.settings.min_confidence:
+                entities = confident(entities, self.settings.min_confidence)
             if self.settings.repeat_types:
                 entities = propagate_repeats(enc.text, entities, self.settings.repeat_types)
             if self.settings.merge_types:

@@ -38,6 +38,10 @@ class InferenceSettings(BaseModel):
     merge_types: tuple[str, ...] = Field(
         default=(), description="entity types whose list neighbours are joined after decoding"
     )
+    min_confidence: dict[str, float] = Field(
+        default_factory=dict,
+        description="per entity type, the lowest confidence a decoded entity needs to be kept",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> InferenceSettings:
@@ -47,7 +51,7 @@ class InferenceSettings(BaseModel):
             )
         if not self.labels or self.labels[0] != "O":
             raise ValueError("labels must start with 'O'")
-        for field in ("repeat_types", "merge_types"):
+        for field in ("repeat_types", "merge_types", "min_confidence"):
             unknown = sorted(set(getattr(self, field)) - set(self.entity_types))
             if unknown:
                 raise ValueError(
@@ -69,7 +73,8 @@ def write_inference_settings(directory: Path, settings: InferenceSettings) -> Pa
     """Write ``inference.json`` atomically (a crash never leaves half a file), mode 0644."""
     directory.mkdir(parents=True, exist_ok=True)
     # Left out when empty, so packages that do not use it stay readable by older engines.
-    empty = {f for f in ("repeat_types", "merge_types") if not getattr(settings, f)} or None
+    optional = ("repeat_types", "merge_types", "min_confidence")
+    empty = {f for f in optional if not getattr(settings, f)} or None
     text = json.dumps(settings.model_dump(mode="json", exclude=empty), indent=2)
     return atomic_write(directory / INFERENCE_FILE, text)
 

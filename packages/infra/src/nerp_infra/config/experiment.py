@@ -74,7 +74,7 @@ class ExperimentConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _decoding_types_are_labels(self) -> ExperimentConfig:
-        for field in ("repeat_types", "merge_types"):
+        for field in ("repeat_types", "merge_types", "min_confidence"):
             unknown = [t for t in getattr(self.model, field) if t not in self.data.labels]
             if unknown:
                 raise ValueError(

@@ -56,7 +56,21 @@ class ModelConfig(ConfigModel):
         "or semicolons between them become one (a whole skills list, as DataTurks marks "
         "it; see nerp_infra.labels.merge_lists); a decoding choice, no retraining",
     )
+    min_confidence: dict[str, float] = Field(
+        default_factory=dict,
+        description="per entity type, the lowest confidence (mean probability of its tags) "
+        "a decoded entity needs to be kept, applied before repeat_types and merge_types; "
+        "a decoding choice, no retraining",
+    )
     tiny: TinyBackboneConfig = Field(default_factory=TinyBackboneConfig)
+
+    @field_validator("min_confidence")
+    @classmethod
+    def _thresholds_are_probabilities(cls, value: dict[str, float]) -> dict[str, float]:
+        for entity_type, threshold in value.items():
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"{entity_type}: {threshold} is not a probability in [0, 1]")
+        return value
 
     @field_validator("backbone")
     @classmethod

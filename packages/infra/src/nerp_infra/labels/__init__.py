@@ -15,6 +15,7 @@ from nerp_infra.labels.bio import (
     misaligned_spans,
     tagged_tokens,
 )
+from nerp_infra.labels.confidence import confident
 from nerp_infra.labels.lists import merge_lists
 from nerp_infra.labels.repeats import propagate_repeats
 from nerp_infra.labels.scheme import IGNORE_INDEX, OUTSIDE, LabelScheme, split_tag
@@ -36,6 +37,7 @@ __all__ = [
     "SpanLike",
     "TokenPredictions",
     "WindowPrediction",
+    "confident",
     "decode_tags",
     "encode_spans",
     "is_valid_bio",

@@ -68,6 +68,7 @@ def write_model_metadata(
         backbone=backbone,
         repeat_types=tuple(model_config.repeat_types),
         merge_types=tuple(model_config.merge_types),
+        min_confidence=dict(model_config.min_confidence),
     )
     write_inference_settings(model_dir, settings)
     (model_dir / LABEL_MAP_FILE).write_text(
