@@ -47,11 +47,8 @@ def _status(action: str) -> StageStatus:
 def selection_run(
     ctx: StageContext, *, study_ids: Sequence[str] = (), console: Console | None = None
 ) -> SelectionRun:
-    """``run_selection`` with the experiment's settings, for the stage and ``nerp select``.
-
-    Without ``study_ids`` the candidates are the studies of the dataset this run's ``data``
-    stage produced (run alone: the experiment's, else the newest).
-    """
+    """``run_selection`` with the experiment's settings (stage and ``nerp select``); without
+    ``study_ids``, over the studies of the dataset of this run's ``data`` stage."""
     from nerp_eval.selection.run import run_selection
 
     cfg = ctx.config
@@ -75,8 +72,7 @@ def selection_run(
 def benchmark_run(
     ctx: StageContext, targets: Sequence[InferenceTarget], docs: Sequence[Document]
 ) -> BenchmarkRun:
-    """``run_benchmark`` of ``targets`` on texts from ``docs`` with the experiment's
-    settings, for the stage and ``nerp benchmark``."""
+    """``run_benchmark`` with the experiment's settings (stage and ``nerp benchmark``)."""
     from nerp_eval.benchmark.run import run_benchmark
     from nerp_eval.benchmark.texts import benchmark_texts
 

@@ -112,36 +112,14 @@ def command_job(
 
 
 def stage_job(
-    *,
-    stage: str,
-    backbone: str,
-    lineage: list[str] | None,
-    command: str,
-    environment: str | Environment,
-    display_name: str,
-    inputs: Mapping[str, Any],
-    output: str,
-    description: str,
-    compute: str | None = None,
-    settings: WorkspaceSettings | None = None,
+    *, stage: str, backbone: str, lineage: list[str] | None, output: str, **job: Any
 ) -> Command:
-    """A one-node :func:`command_job` of a pipeline stage writing into job output ``output``,
-    tagged like the stage's local runs so the studio and MLflow group them the same way."""
+    """A one-node :func:`command_job` (``job`` its arguments) of a pipeline stage writing into
+    job output ``output``, tagged like the stage's local runs so the studio and MLflow agree."""
     from nerp_infra.tags import REGISTRY
 
     tags = REGISTRY.build(defaults=False, stage=stage, backbone=backbone, lineage=lineage or None)
-    return command_job(
-        command=command,
-        environment=environment,
-        display_name=display_name,
-        inputs=inputs,
-        outputs={output: None},
-        tags=tags,
-        description=description,
-        compute=compute,
-        settings=settings,
-        instance_count=1,
-    )
+    return command_job(outputs={output: None}, tags=tags, instance_count=1, **job)
 
 
 def write_resolved_experiment(config: ExperimentConfig, out_dir: Path) -> Path:
