@@ -111,7 +111,7 @@ class StudyTracker:
         parent_run_id: str | None,
         params: Mapping[str, Any] | None = None,
     ) -> Iterator[str | None]:
-        """A nested run (of a trial or fold) that a pruned trial ends FINISHED, tagged pruned;
+        """A nested run (trial, fold, refit) that a pruned trial ends FINISHED, tagged pruned;
         the ``TrialPruned`` is raised again once the run is closed, for Optuna to see."""
         pruned: optuna.TrialPruned | None = None
         with start_run(
@@ -171,21 +171,16 @@ class StudyTracker:
         name = self.naming.render(
             "refit", trial=number, spec8=spec_fp[:8], exec8=exec_fp[:8], **self._names()
         )
-        with start_run(
-            HPO_STAGE,
-            name,
-            tags=self._tags(
-                role="refit",
-                trial_number=number,
-                spec_fp=spec_fp,
-                exec_fp=exec_fp,
-                hpo_trial_run_id=trial_run_id,
-            ),
-            prefix=self.prefix,
-            nested=True,
-            parent_run_id=self.parent_run_id,
+        tags = self._tags(
+            role="refit",
+            trial_number=number,
+            spec_fp=spec_fp,
+            exec_fp=exec_fp,
+            hpo_trial_run_id=trial_run_id,
+        )
+        with self._prunable_run(
+            name, tags, parent_run_id=self.parent_run_id, params=params
         ) as run_id:
-            log_params(dict(params))
             yield run_id
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:

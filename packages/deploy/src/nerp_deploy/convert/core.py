@@ -377,7 +377,7 @@ def _convert_into(
         list(sample_texts) if sample_texts is not None else default_sample_texts(config.n_samples)
     )
     steps = _Steps(console)
-    try:
+    with handle.failing_on_error():
         report, fusion = _write_package(
             checkpoint,
             handle.dir,
@@ -388,9 +388,6 @@ def _convert_into(
             steps=steps,
             optimize=optimize,
         )
-    except BaseException as exc:
-        handle.fail(f"{type(exc).__name__}: {exc}")
-        raise
     payload = OnnxPackagePayload(timings_s=steps.timings)
     if fusion is not None:
         payload.graph_optimization = fusion.manifest()
