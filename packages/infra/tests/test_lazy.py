@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from nerp_infra.lazy import lazy_names
+from nerp_infra.deprecation import lazy_names
 
 
 def test_lazy_names_imports_on_first_use() -> None:

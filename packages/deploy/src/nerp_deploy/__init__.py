@@ -15,7 +15,7 @@ from nerp_deploy.engine import OnnxEngine
 from nerp_deploy.errors import DeployError, InputError, PackageError
 from nerp_deploy.package import OnnxPackage
 from nerp_deploy.serve.settings import ServeSettings
-from nerp_infra.lazy import lazy_names
+from nerp_infra.deprecation import lazy_names
 
 if TYPE_CHECKING:
     from nerp_deploy.serve.app import create_app

@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib.metadata import version as _version
 from typing import TYPE_CHECKING
 
-from nerp_infra.lazy import lazy_names
+from nerp_infra.deprecation import lazy_names
 
 if TYPE_CHECKING:
     from nerp_eval.acquire import AcquiredCheckpoint, acquire_checkpoint

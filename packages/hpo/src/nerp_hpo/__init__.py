@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib.metadata import version as _version
 from typing import TYPE_CHECKING
 
-from nerp_infra.lazy import lazy_names
+from nerp_infra.deprecation import lazy_names
 
 __version__ = _version("nerp-hpo")
 

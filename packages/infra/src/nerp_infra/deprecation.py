@@ -23,6 +23,7 @@ __all__ = [
     "Shim",
     "deprecated_names",
     "deprecated_option",
+    "lazy_names",
     "moved_module",
     "registered_shims",
     "warn_deprecated",
@@ -119,6 +120,24 @@ def deprecated_names(
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
         warn_deprecated(shim)
         return _resolve(names[name])
+
+    return __getattr__
+
+
+def lazy_names(
+    module_name: str, names: Mapping[str, str], *, fallback: Callable[[str], object] | None = None
+) -> Callable[[str], object]:
+    """A module ``__getattr__`` importing each of ``names`` (name -> defining module) on
+    first use, so importing a package does not load torch, Optuna or onnxruntime for the
+    names it re-exports; other names go to ``fallback`` (a :func:`deprecated_names` getter)."""
+
+    def __getattr__(name: str) -> object:
+        module = names.get(name)
+        if module is not None:
+            return getattr(importlib.import_module(module), name)
+        if fallback is not None:
+            return fallback(name)
+        raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
 
     return __getattr__
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nerp_infra.lazy import lazy_names
+from nerp_infra.deprecation import lazy_names
 
 if TYPE_CHECKING:
     from nerp_deploy.convert.checkpoint import ModelCheckpoint, resolve_checkpoint

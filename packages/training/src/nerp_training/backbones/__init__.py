@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nerp_infra.deprecation import deprecated_names
-from nerp_infra.lazy import lazy_names
+from nerp_infra.deprecation import deprecated_names, lazy_names
 from nerp_training.backbones.minilm import minilm_model_dir
 from nerp_training.backbones.registry import (
     BACKBONES,

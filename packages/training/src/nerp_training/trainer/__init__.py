@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nerp_infra.lazy import lazy_names
+from nerp_infra.deprecation import lazy_names
 from nerp_training.trainer.device import Precision, TrainingError, device_type, resolve_precision
 
 if TYPE_CHECKING:
