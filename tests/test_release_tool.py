@@ -118,7 +118,11 @@ def test_a_deprecated_cli_option_holds_back_the_release_that_removes_it(
 def test_check_reports_inconsistencies(workspace_copy: Path) -> None:
     later = _next(workspace_copy, "hpo", "major")  # newer than anything released
     changelog = workspace_copy / "packages/hpo/CHANGELOG.md"
-    changelog.write_text(changelog.read_text() + f"\n## [{later}] - 2026-01-01\n\n- later\n")
+    changelog.write_text(
+        changelog.read_text().replace(
+            "## [Unreleased]\n", f"## [Unreleased]\n\n## [{later}] - 2026-01-01\n\n- later\n", 1
+        )
+    )
     current = _version(workspace_copy, "training")
     far = _next(workspace_copy, "training", "major")  # outside every sibling's range
     pyproject = workspace_copy / "packages/training/pyproject.toml"

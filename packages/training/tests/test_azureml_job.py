@@ -181,16 +181,3 @@ def test_cli_writes_the_job(tmp_path: Path, final_overrides: tuple[str, ...]) ->
     wrong = CliRunner().invoke(_cli(), [*sets, *root, "--dry-run"])
     assert wrong.exit_code == 2
     assert "--dry-run only applies with --target azureml" in wrong.output
-
-
-def test_the_old_azureml_job_option_still_writes_the_job_and_warns(
-    tmp_path: Path, final_overrides: tuple[str, ...]
-) -> None:
-    from nerp_infra.deprecation import NerpDeprecationWarning
-
-    sets = [arg for item in final_overrides for arg in ("--set", item)]
-    root = ["--output-root", str(tmp_path / "root")]
-    with pytest.warns(NerpDeprecationWarning, match="--target azureml --dry-run --job-dir"):
-        result = CliRunner().invoke(_cli(), [*sets, *root, "--azureml-job", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert validate_job_yaml(tmp_path / "final_training.yml").type == "command"

@@ -24,18 +24,10 @@ from nerp_infra.config import (
     check_target,
     load_experiment_or_exit,
 )
-from nerp_infra.deprecation import deprecated_option, warn_deprecated
 
 __all__ = ["train"]
 
 err_console = Console(stderr=True)
-
-AZUREML_JOB_OPTION = deprecated_option(
-    "nerp train --azureml-job DIR",
-    "nerp train --target azureml --dry-run --job-dir DIR",
-    since="0.1.0",
-    removed_in="0.2.0",
-)
 
 
 def train(
@@ -91,15 +83,6 @@ def train(
             help="Folder for the Azure ML job YAML (default: <output root>/azureml-jobs).",
         ),
     ] = None,
-    azureml_job: Annotated[
-        Path | None,
-        typer.Option(
-            "--azureml-job",
-            metavar="DIR",
-            hidden=True,
-            help="Deprecated: --target azureml --dry-run --job-dir DIR.",
-        ),
-    ] = None,
 ) -> None:
     """Train the model that gets converted and served (the `train` stage)."""
     extra = [
@@ -122,9 +105,6 @@ def train(
         ManifestError,
         TrainingError,
     )
-    if azureml_job is not None:
-        warn_deprecated(AZUREML_JOB_OPTION)
-        target, dry_run, job_dir = "azureml", True, azureml_job
     check_target(target, dry_run)
     if target == "azureml":
         _on_azureml(cfg, output_root, dataset, dry_run=dry_run, job_dir=job_dir, known=known)
