@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 
 from nerp_infra.azureml.errors import AzureJobSpecError
 from nerp_infra.azureml.workspace import DEFAULT_COMPUTE, WorkspaceSettings
@@ -111,8 +111,31 @@ def command_job(
     )
 
 
+class StageJobArgs(TypedDict, total=False):
+    """The :func:`command_job` arguments a stage job passes through (outputs, tags and the
+    node count are the stage job's own)."""
+
+    command: Required[str]
+    environment: Required[str | Environment]
+    experiment_name: str | None
+    compute: str | None
+    display_name: str | None
+    code: str | Path | None
+    inputs: Mapping[str, Any] | None
+    environment_variables: Mapping[str, str] | None
+    description: str | None
+    distribution: Any
+    timeout_s: int | None
+    settings: WorkspaceSettings | None
+
+
 def stage_job(
-    *, stage: str, backbone: str, lineage: list[str] | None, output: str, **job: Any
+    *,
+    stage: str,
+    backbone: str,
+    lineage: list[str] | None,
+    output: str,
+    **job: Unpack[StageJobArgs],
 ) -> Command:
     """A one-node :func:`command_job` (``job`` its arguments) of a pipeline stage writing into
     job output ``output``, tagged like the stage's local runs so the studio and MLflow agree."""
