@@ -76,7 +76,8 @@ def studies_status(
     for directory, manifest in find_study_artifacts(
         config, output_root=output_root, backbone=backbone
     ):
-        name = StudyPayload.of(manifest, directory).study_name
+        payload = StudyPayload.of(manifest, directory)
+        name = payload.study_name
         if not name:
             continue
         url = storage_for(config, manifest.extra, directory)
@@ -88,7 +89,7 @@ def studies_status(
                     study_name=str(name),
                     storage=redact_url(url),
                     counts=TrialCounts(),
-                    budget=StudyPayload.of(manifest, directory).budget,
+                    budget=payload.budget,
                     best_value=manifest.metrics.get("best_value"),
                     best_trial=None,
                     best_params={},

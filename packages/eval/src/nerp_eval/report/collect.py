@@ -185,11 +185,9 @@ def collect_report_data(
         output_root=str(index.root),
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+    overview = served is None
     if served is None:
         served = _newest_served(index)
-        overview = True
-    else:
-        overview = False
     lineage: list[IndexedArtifact] = []
     if served is not None:
         lineage = [served, *index.lineage(served.id)]

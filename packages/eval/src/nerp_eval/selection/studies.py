@@ -76,6 +76,8 @@ class StudyRecord:
     artifact_id: str
     artifact_dir: Path
     manifest: Manifest
+    payload: StudyPayload
+    """The manifest's ``extra``, validated once by :func:`study_record`."""
     study_name: str
     direction: str
     objective_metric: str
@@ -83,10 +85,6 @@ class StudyRecord:
     """The backbone trained (``model.backbone`` value) when the study has one backbone."""
     best_trial: Mapping[str, Any] = field(default_factory=dict)
     parent_run_id: str | None = None
-
-    @property
-    def payload(self) -> StudyPayload:
-        return StudyPayload.of(self.manifest, self.artifact_dir)
 
     @property
     def refit_checkpoint(self) -> Path | None:
@@ -121,8 +119,7 @@ class StudyRecord:
         return train if isinstance(train, Mapping) else {}
 
     def trials_file(self) -> Path | None:
-        report = self.payload.report
-        relative = report.get("trials_json") if report else None
+        relative = (self.payload.report or {}).get("trials_json")
         return self.artifact_dir / relative if isinstance(relative, str) and relative else None
 
 
@@ -147,20 +144,19 @@ def study_record(manifest: Manifest, artifact_dir: Path) -> StudyRecord:
     backbone = (
         extra.best_backbone or _config_value(config, "model", "backbone") or manifest.backbone
     )
-    best = extra.best_trial
-    parent = extra.mlflow_parent_run_id
     return StudyRecord(
         artifact_id=manifest.id,
         artifact_dir=artifact_dir,
         manifest=manifest,
+        payload=extra,
         study_name=str(study_name),
         direction=str(extra.direction or _config_value(config, "hpo", "direction") or "maximize"),
         objective_metric=str(
             extra.objective_metric or _config_value(config, "hpo", "objective_metric") or "f1_macro"
         ),
         backbone=str(backbone),
-        best_trial=dict(best) if isinstance(best, Mapping) else {},
-        parent_run_id=str(parent) if parent else None,
+        best_trial=dict(extra.best_trial or {}),
+        parent_run_id=extra.mlflow_parent_run_id or None,
     )
 
 

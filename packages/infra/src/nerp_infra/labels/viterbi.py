@@ -169,15 +169,9 @@ def viterbi_tags(
     ``I-X`` (an entity crossing the window's left edge); otherwise it may not.
     """
     rows = np.asarray(probabilities, dtype=np.float64)
-    n_labels = len(scheme.labels)
     if rows.size == 0:
         return TokenPredictions([], [])
-    if rows.ndim != 2 or rows.shape[1] != n_labels:
-        width = rows.shape[1] if rows.ndim == 2 else "?"
-        raise ValueError(
-            f"probabilities rows have {width} values but the label scheme has {n_labels} labels"
-        )
-    n = rows.shape[0]
+    n = rows.shape[0]  # the shape itself is checked by viterbi_batch
     if tagged is not None and len(tagged) != n:
         raise ValueError(f"tagged has {len(tagged)} entries but there are {n} probability rows")
     ids, confidences = viterbi_batch(

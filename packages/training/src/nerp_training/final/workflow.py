@@ -37,6 +37,7 @@ import logging
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,7 +117,7 @@ class FinalTrainingOutcome:
     def model_dir(self) -> Path:
         return self.artifact_dir / CHECKPOINT_DIR
 
-    @property
+    @cached_property
     def payload(self) -> ModelPayload:
         return ModelPayload.of(self.manifest, self.artifact_dir)
 
