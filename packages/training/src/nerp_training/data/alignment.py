@@ -21,8 +21,14 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
-from nerp_infra.documents import Document
-from nerp_infra.labels import IGNORE_INDEX, LabelScheme, encode_spans, plan_windows
+from nerp_infra.documents import Document, Entity
+from nerp_infra.labels import (
+    IGNORE_INDEX,
+    LabelScheme,
+    encode_spans,
+    plan_windows,
+    propagate_repeats,
+)
 from nerp_training.data.records import DataError
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "encode_documents",
     "special_tokens",
     "tokenize_documents",
+    "unmarked_mentions",
 ]
 
 
@@ -137,14 +144,45 @@ class WindowFeatures:
         }
 
 
+def unmarked_mentions(doc: Document) -> list[tuple[int, int]]:
+    """Character ranges holding a gold entity's exact text that no gold span covers.
+
+    Resume annotators mark some mentions of an employer or a city and leave others out;
+    these ranges are the ones they left out (word edges, at least
+    ``nerp_infra.labels.MIN_REPEAT_CHARS`` characters, overlapping no gold span).
+    """
+    gold = [
+        Entity(text=doc.text[s.start : s.end], label=s.label, start=s.start, end=s.end,
+               confidence=1.0)
+        for s in doc.spans
+    ]  # fmt: skip
+    marked = {(e.start, e.end) for e in gold}
+    everywhere = propagate_repeats(doc.text, gold, {e.label for e in gold})
+    return [(e.start, e.end) for e in everywhere if (e.start, e.end) not in marked]
+
+
+def _unmarked_ignored(
+    tags: list[str | None], offsets: Sequence[tuple[int, int]], ranges: Sequence[tuple[int, int]]
+) -> list[str | None]:
+    for start, end in ranges:
+        for i, (a, b) in enumerate(offsets):
+            if a < end and b > start and b > a:
+                tags[i] = None
+    return tags
+
+
 def encode_documents(
     docs: Sequence[Document],
     tokenizer: Any,
     scheme: LabelScheme | None = None,
     *,
     label_all_subtokens: bool,
+    ignore_unmarked: bool = False,
 ) -> list[EncodedDocument]:
     """Tokenise whole documents; with ``scheme``, align their spans to gold BIO tags.
+
+    ``ignore_unmarked`` leaves the tokens of ``unmarked_mentions`` without a tag (no
+    loss) instead of ``O`` (``train.unmarked_mentions: ignore``).
 
     Raises DataError naming the document when its spans cannot be expressed in BIO tags
     (overlapping spans, two entities inside one token or word) or use a label the scheme
@@ -159,14 +197,12 @@ def encode_documents(
         tags: tuple[str | None, ...] | None = None
         if scheme is not None:
             try:
-                tags = tuple(
-                    encode_spans(
-                        doc.spans,
-                        offsets,
-                        scheme,
-                        label_all_subtokens=label_all_subtokens,
-                        word_ids=word_ids,
-                    )
+                gold_tags = encode_spans(
+                    doc.spans,
+                    offsets,
+                    scheme,
+                    label_all_subtokens=label_all_subtokens,
+                    word_ids=word_ids,
                 )
             except ValueError as exc:  # LabelAlignmentError is a ValueError
                 raise DataError(
@@ -174,6 +210,9 @@ def encode_documents(
                     "to find and fix such spans",
                     field="spans",
                 ) from exc
+            if ignore_unmarked:
+                gold_tags = _unmarked_ignored(gold_tags, offsets, unmarked_mentions(doc))
+            tags = tuple(gold_tags)
         encoded.append(
             EncodedDocument(
                 doc_id=doc.id,

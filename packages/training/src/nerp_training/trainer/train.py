@@ -54,6 +54,7 @@ from nerp_training.data.alignment import (
     encode_documents,
     special_tokens,
 )
+from nerp_training.data.augment import replace_mentions
 from nerp_training.metrics import OBJECTIVE_METRICS
 from nerp_training.trainer.callbacks import EpochPrinter, EvaluationReporter
 from nerp_training.trainer.checkpoint import (
@@ -314,10 +315,17 @@ def train_model(
     )
     special = special_tokens(tokenizer)
 
-    def encode(docs: Sequence[Document]) -> tuple[list[EncodedDocument], list[WindowFeatures]]:
-        """Training and validation documents are encoded and windowed the same way."""
+    def encode(
+        docs: Sequence[Document], *, training: bool
+    ) -> tuple[list[EncodedDocument], list[WindowFeatures]]:
+        """Training and validation documents are encoded and windowed the same way; only
+        the loss, never validation scoring, skips unmarked mentions."""
         encoded = encode_documents(
-            docs, tokenizer, scheme, label_all_subtokens=model_config.label_all_subtokens
+            docs,
+            tokenizer,
+            scheme,
+            label_all_subtokens=model_config.label_all_subtokens,
+            ignore_unmarked=training and train_config.unmarked_mentions == "ignore",
         )
         return encoded, document_windows(
             encoded,
@@ -327,7 +335,8 @@ def train_model(
             scheme=scheme,
         )
 
-    _, train_windows = encode(train_docs)
+    augmented = replace_mentions(train_docs, train_config.mention_copies, seed=train_config.seed)
+    _, train_windows = encode([*train_docs, *augmented], training=True)
     if not train_windows:
         raise TrainingError("the training documents hold no tokens: nothing to train on")
 
@@ -336,7 +345,7 @@ def train_model(
     eval_dataset: WindowDataset | None = None
     if evaluate:
         assert eval_docs is not None
-        eval_encoded, eval_windows = encode(eval_docs)
+        eval_encoded, eval_windows = encode(eval_docs, training=False)
         evaluator = DocumentEvaluator(eval_encoded, eval_windows, scheme)
         eval_dataset = WindowDataset(eval_windows)
         if train_config.early_stopping_patience is not None:
