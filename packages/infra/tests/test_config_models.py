@@ -200,6 +200,13 @@ def test_merge_types_must_be_labels_of_the_data() -> None:
         ExperimentConfig.model_validate({"model": {"merge_types": ["TOOLS"]}})
 
 
+def test_ignore_unmarked_must_be_labels_of_the_data() -> None:
+    config = ExperimentConfig.model_validate({"train": {"ignore_unmarked": ["LOCATION"]}})
+    assert config.train.ignore_unmarked == ["LOCATION"]
+    with pytest.raises(ValidationError, match=r"train.ignore_unmarked: \['CITY'\] are not among"):
+        ExperimentConfig.model_validate({"train": {"ignore_unmarked": ["CITY"]}})
+
+
 def test_min_confidence_is_a_probability_per_label_of_the_data() -> None:
     config = ExperimentConfig.model_validate({"model": {"min_confidence": {"SKILL": 0.8}}})
     assert config.model.min_confidence == {"SKILL": 0.8}

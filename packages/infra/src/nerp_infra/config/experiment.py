@@ -74,12 +74,17 @@ class ExperimentConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _decoding_types_are_labels(self) -> ExperimentConfig:
-        for field in ("repeat_types", "merge_types", "min_confidence"):
-            unknown = [t for t in getattr(self.model, field) if t not in self.data.labels]
+        fields = {
+            "model.repeat_types": self.model.repeat_types,
+            "model.merge_types": self.model.merge_types,
+            "model.min_confidence": self.model.min_confidence,
+            "train.ignore_unmarked": self.train.ignore_unmarked,
+        }
+        for name, types in fields.items():
+            unknown = [t for t in types if t not in self.data.labels]
             if unknown:
                 raise ValueError(
-                    f"model.{field}: {unknown} are not among data.labels "
-                    f"({', '.join(self.data.labels)})"
+                    f"{name}: {unknown} are not among data.labels ({', '.join(self.data.labels)})"
                 )
         return self
 

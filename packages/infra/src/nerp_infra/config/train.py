@@ -36,19 +36,11 @@ class TrainConfig(ConfigModel):
     precision: Literal["fp32", "bf16", "fp16", "auto"] = "auto"
     seed: int = 42
     group_by_length: bool = False
-    mention_copies: int = Field(
-        default=0,
-        ge=0,
-        le=8,
-        description="extra copies of each training document with every annotated mention "
-        "replaced by another training mention of the same type (mention replacement); each "
-        "copy adds one document's worth of training steps",
-    )
-    unmarked_mentions: Literal["outside", "ignore"] = Field(
-        default="outside",
-        description="what the loss makes of another mention of a gold entity's exact text "
-        "that the annotators left unmarked: 'outside' (O, as written) or 'ignore' (no loss "
-        "there, so inconsistent annotation does not teach the model to miss mentions)",
+    ignore_unmarked: list[str] = Field(
+        default_factory=list,
+        description="entity types whose other mentions of a gold entity's exact text, left "
+        "unmarked by the annotators, get no loss instead of O, so inconsistent annotation "
+        "does not teach the model to miss mentions (validation scores the gold as written)",
     )
 
 

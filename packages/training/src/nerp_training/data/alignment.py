@@ -15,7 +15,7 @@ scores whole documents) sees exactly the tags the loss was trained on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,8 +144,9 @@ class WindowFeatures:
         }
 
 
-def unmarked_mentions(doc: Document) -> list[tuple[int, int]]:
-    """Character ranges holding a gold entity's exact text that no gold span covers.
+def unmarked_mentions(doc: Document, types: Collection[str]) -> list[tuple[int, int]]:
+    """Character ranges holding the exact text of a gold entity of ``types`` that no gold
+    span covers.
 
     Resume annotators mark some mentions of an employer or a city and leave others out;
     these ranges are the ones they left out (word edges, at least
@@ -157,7 +158,7 @@ def unmarked_mentions(doc: Document) -> list[tuple[int, int]]:
         for s in doc.spans
     ]  # fmt: skip
     marked = {(e.start, e.end) for e in gold}
-    everywhere = propagate_repeats(doc.text, gold, {e.label for e in gold})
+    everywhere = propagate_repeats(doc.text, gold, types)
     return [(e.start, e.end) for e in everywhere if (e.start, e.end) not in marked]
 
 
@@ -177,12 +178,12 @@ def encode_documents(
     scheme: LabelScheme | None = None,
     *,
     label_all_subtokens: bool,
-    ignore_unmarked: bool = False,
+    ignore_unmarked: Collection[str] = (),
 ) -> list[EncodedDocument]:
     """Tokenise whole documents; with ``scheme``, align their spans to gold BIO tags.
 
-    ``ignore_unmarked`` leaves the tokens of ``unmarked_mentions`` without a tag (no
-    loss) instead of ``O`` (``train.unmarked_mentions: ignore``).
+    The tokens of ``unmarked_mentions`` of the types in ``ignore_unmarked`` get no tag
+    (no loss) instead of ``O`` (``train.ignore_unmarked``).
 
     Raises DataError naming the document when its spans cannot be expressed in BIO tags
     (overlapping spans, two entities inside one token or word) or use a label the scheme
@@ -211,7 +212,8 @@ def encode_documents(
                     field="spans",
                 ) from exc
             if ignore_unmarked:
-                gold_tags = _unmarked_ignored(gold_tags, offsets, unmarked_mentions(doc))
+                ranges = unmarked_mentions(doc, ignore_unmarked)
+                gold_tags = _unmarked_ignored(gold_tags, offsets, ranges)
             tags = tuple(gold_tags)
         encoded.append(
             EncodedDocument(

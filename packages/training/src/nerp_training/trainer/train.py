@@ -54,7 +54,6 @@ from nerp_training.data.alignment import (
     encode_documents,
     special_tokens,
 )
-from nerp_training.data.augment import replace_mentions
 from nerp_training.metrics import OBJECTIVE_METRICS
 from nerp_training.trainer.callbacks import EpochPrinter, EvaluationReporter
 from nerp_training.trainer.checkpoint import (
@@ -325,7 +324,7 @@ def train_model(
             tokenizer,
             scheme,
             label_all_subtokens=model_config.label_all_subtokens,
-            ignore_unmarked=training and train_config.unmarked_mentions == "ignore",
+            ignore_unmarked=train_config.ignore_unmarked if training else (),
         )
         return encoded, document_windows(
             encoded,
@@ -335,8 +334,7 @@ def train_model(
             scheme=scheme,
         )
 
-    augmented = replace_mentions(train_docs, train_config.mention_copies, seed=train_config.seed)
-    _, train_windows = encode([*train_docs, *augmented], training=True)
+    _, train_windows = encode(train_docs, training=True)
     if not train_windows:
         raise TrainingError("the training documents hold no tokens: nothing to train on")
 
