@@ -194,9 +194,7 @@ def floors_report(
         others = [f for j, f in enumerate(folds) if j != i]
         floors = tune_floors(others, types, repeat_types, merge_types)
         held_out.append(pooled_micro_f1([fold], repeat_types, merge_types, floors))
-        lines.append(
-            f"  fold {i}: floors from the other folds {floors}: micro F1 {held_out[-1]:.3f}"
-        )
+        lines.append(f"  fold {i}: floors of the other folds {floors}: micro F1 {held_out[-1]:.3f}")
     lines.append(f"nested estimate (floors never tuned on the fold they score): micro F1 "
                  f"{_mean(held_out):.3f} ± {_sd(held_out):.3f}")  # fmt: skip
     return "\n".join(lines)
