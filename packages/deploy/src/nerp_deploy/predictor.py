@@ -17,13 +17,12 @@ from nerp_infra.documents import Entity
 from nerp_infra.labels import (
     LabelScheme,
     TokenPredictions,
+    TokenUnits,
     WindowPrediction,
     confident,
-    decode_tags,
     merge_lists,
     merge_window_predictions,
     propagate_repeats,
-    tagged_tokens,
     viterbi_batch,
 )
 from nerp_infra.model_files import InferenceSettings
@@ -80,22 +79,24 @@ class Predictor:
         encoded = self.tokenizer.encode(texts)
         windows = self.tokenizer.windows(encoded)
         per_doc: list[list[WindowPrediction]] = [[] for _ in encoded]
-        tagged = [
-            tagged_tokens(
+        # Each document's offsets are checked and grouped once, for the tagged-token mask
+        # of constrained decoding and for reading entities back out of the tags.
+        units = [
+            TokenUnits(
                 enc.offsets,
                 word_ids=enc.word_ids,
                 label_all_subtokens=self.settings.label_all_subtokens,
             )
             for enc in encoded
         ]
-        labels = self.scheme.labels
+        labels = np.array(self.scheme.labels, dtype=object)  # ids to tags in one indexing
         for batch in self.tokenizer.batches(encoded, windows, batch_size):
             probs = softmax(self.run_batch(batch))
             start = batch.content_start
             width = max(window.size for window in batch.windows)
             mask = np.zeros((len(batch.windows), width), dtype=bool)
             for row, window in enumerate(batch.windows):
-                mask[row, : window.size] = tagged[window.doc][window.start : window.end]
+                mask[row, : window.size] = units[window.doc].tagged[window.start : window.end]
             ids, confidences = viterbi_batch(
                 probs[:, start : start + width],
                 self.scheme,
@@ -103,29 +104,21 @@ class Predictor:
                 continues=[window.start > 0 for window in batch.windows],
             )
             for row, window in enumerate(batch.windows):
-                tags: list[str | None] = [labels[i] for i in ids[row, : window.size].tolist()]
                 per_doc[window.doc].append(
                     WindowPrediction(
                         window.start,
                         window.end,
-                        tags,
+                        labels[ids[row, : window.size]].tolist(),
                         confidences[row, : window.size].tolist(),
                     )
                 )
         results = []
-        for enc, doc_windows in zip(encoded, per_doc, strict=True):
+        for enc, doc_units, doc_windows in zip(encoded, units, per_doc, strict=True):
             if enc.n_tokens == 0:
                 results.append(DocumentPrediction(enc, TokenPredictions([], []), []))
                 continue
             tokens = merge_window_predictions(doc_windows, enc.n_tokens)
-            entities = decode_tags(
-                tokens.tags,
-                enc.offsets,
-                enc.text,
-                confidences=tokens.confidences,
-                word_ids=enc.word_ids,
-                label_all_subtokens=self.settings.label_all_subtokens,
-            )
+            entities = doc_units.decode(tokens.tags, enc.text, confidences=tokens.confidences)
             if self.settings.min_confidence:
                 entities = confident(entities, self.settings.min_confidence)
             if self.settings.repeat_types:

@@ -123,8 +123,8 @@ class WindowTokenizer:
             EncodedText(
                 text=text,
                 ids=np.asarray(enc.ids, dtype=np.int64),
-                offsets=[(int(a), int(b)) for a, b in enc.offsets],
-                word_ids=list(enc.word_ids),
+                offsets=enc.offsets,  # already a fresh list of (int, int) per call
+                word_ids=enc.word_ids,
             )
             for text, enc in zip(texts, encodings, strict=True)
         ]

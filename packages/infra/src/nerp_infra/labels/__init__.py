@@ -3,13 +3,16 @@
 One implementation on both sides (ARCHITECTURE §4): nerp_training encodes gold spans with
 ``encode_spans``; nerp_deploy decodes predictions with
 ``viterbi_tags`` (valid BIO sequences only) and ``decode_tags``; both cut long
-documents with ``plan_windows`` and merge with ``merge_window_predictions``.
+documents with ``plan_windows`` and merge with ``merge_window_predictions``. Serving
+builds one ``TokenUnits`` per document for both ``tagged_tokens`` and ``decode_tags``, so
+the document's offsets are checked and grouped once.
 """
 
 from nerp_infra.labels.bio import (
     LabelAlignmentError,
     Offset,
     SpanLike,
+    TokenUnits,
     decode_tags,
     encode_spans,
     misaligned_spans,
@@ -36,6 +39,7 @@ __all__ = [
     "Offset",
     "SpanLike",
     "TokenPredictions",
+    "TokenUnits",
     "WindowPrediction",
     "confident",
     "decode_tags",

@@ -12,6 +12,11 @@ Conventions shared by both directions:
 - ``label_all_subtokens=False`` tags only the first token of each word; its tag stands for
   the whole word (the decoder extends an entity to the word's last token). ``True`` tags
   every token; the first token of a span gets ``B-``, the rest ``I-``.
+
+Serving needs both the tagged tokens (for constrained decoding) and the entities of every
+document, so ``TokenUnits`` checks a document's offsets and groups its tokens once for
+both. The grouping and the offset checks are numpy over the whole document and decoding
+visits only the entity tags: a resume has thousands of tokens, almost all tagged ``O``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import NamedTuple, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from nerp_infra.documents import Entity
 from nerp_infra.labels.scheme import OUTSIDE, LabelScheme, split_tag
 
@@ -29,6 +37,7 @@ __all__ = [
     "LabelAlignmentError",
     "Offset",
     "SpanLike",
+    "TokenUnits",
     "decode_tags",
     "encode_spans",
     "misaligned_spans",
@@ -53,12 +62,13 @@ class LabelAlignmentError(ValueError):
     """Spans cannot be expressed as one BIO tag per token (overlaps, two spans in one token)."""
 
 
-class _Unit(NamedTuple):
-    """What gets one tag: a token, or a whole word when only first sub-tokens are tagged."""
+class _Units(NamedTuple):
+    """What gets one tag, in token order: a token, or a whole word when only first
+    sub-tokens are tagged. Parallel arrays, one entry per unit."""
 
-    token: int  # the token that carries the tag
-    start: int
-    end: int
+    tokens: npt.NDArray[np.intp]  # the token that carries the tag
+    starts: npt.NDArray[np.int64]
+    ends: npt.NDArray[np.int64]
 
 
 def _check_offsets(offsets: Sequence[Sequence[int]]) -> list[Offset]:
@@ -73,36 +83,63 @@ def _check_offsets(offsets: Sequence[Sequence[int]]) -> list[Offset]:
     return checked
 
 
+def _offset_pairs(offsets: Sequence[Sequence[int]]) -> npt.NDArray[np.int64]:
+    """``offsets`` as an ``(n, 2)`` array, accepted and rejected as ``_check_offsets`` does.
+
+    One ``np.array`` call converts a list of int pairs in C instead of a Python loop over
+    the document. Anything it does not give back as exact ints (floats, huge ints, ragged
+    rows) or that fails the checks goes through ``_check_offsets``, which converts it the
+    old way or raises naming the first bad token.
+    """
+    try:
+        pairs = np.array(offsets)
+    except (TypeError, ValueError):  # ragged rows
+        pairs = np.empty(0)
+    if (
+        pairs.ndim != 2
+        or pairs.shape[1] != 2
+        or not np.can_cast(pairs.dtype, np.int64)
+        or ((pairs[:, 0] < 0) | (pairs[:, 1] < pairs[:, 0])).any()
+    ):
+        return np.array(_check_offsets(offsets), dtype=np.int64).reshape(-1, 2)
+    return pairs.astype(np.int64, copy=False)
+
+
+def _is_none(values: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
+    """Which elements of an object array are None, in one numpy comparison."""
+    return values == None  # noqa: E711 - on an array, == compares each element
+
+
 def _units(
-    offsets: Sequence[Offset],
+    offsets: npt.NDArray[np.int64],
     word_ids: Sequence[int | None] | None,
     label_all_subtokens: bool,
-) -> list[_Unit]:
-    """Group tokens into tagged units, in token order; special tokens belong to none."""
+) -> _Units:
+    """Group checked ``(n, 2)`` offsets into tagged units; special tokens belong to none."""
     if word_ids is not None and len(word_ids) != len(offsets):
         raise ValueError(
             f"word_ids has {len(word_ids)} entries but offsets has {len(offsets)}; "
             "they must describe the same tokens"
         )
-    units: list[_Unit] = []
-    prev_word: int | None = None
-    prev_end: int | None = None
-    for i, (start, end) in enumerate(offsets):
-        word = None if word_ids is None else word_ids[i]
-        if end <= start or (word_ids is not None and word is None):
-            prev_word = prev_end = None  # a special token ends any word
-            continue
-        if word_ids is not None:
-            same_word = prev_word is not None and word == prev_word
-        else:
-            same_word = prev_end is not None and start == prev_end
-        prev_word, prev_end = word, end
-        if same_word and not label_all_subtokens:
-            last = units[-1]
-            units[-1] = _Unit(last.token, last.start, max(last.end, end))
-        else:
-            units.append(_Unit(i, start, end))
-    return units
+    starts, ends = offsets[:, 0], offsets[:, 1]
+    special = ends <= starts
+    if word_ids is None:
+        same_word = starts[1:] == ends[:-1]
+    else:
+        words = np.fromiter(word_ids, dtype=object, count=len(word_ids))
+        special |= _is_none(words)
+        same_word = words[1:] == words[:-1]
+    # Token i continues token i-1's word; a special token ends any word.
+    same_word &= ~special[1:] & ~special[:-1]
+    heads = ~special
+    if not label_all_subtokens:
+        heads[1:] &= ~same_word
+    tokens = np.flatnonzero(heads)
+    if label_all_subtokens or not tokens.size:
+        return _Units(tokens, starts[tokens], ends[tokens])
+    # A word runs to the furthest end of its tokens; the specials after it count as 0.
+    word_ends = np.maximum.reduceat(np.where(special, 0, ends), tokens)
+    return _Units(tokens, starts[tokens], word_ends)
 
 
 def _sorted_spans(
@@ -154,33 +191,35 @@ def encode_spans(
 
     Raises ``LabelAlignmentError`` for overlapping spans, or two spans in one token/word.
     """
-    checked = _check_offsets(offsets)
+    checked = _offset_pairs(offsets)
     ordered = _sorted_spans(spans, scheme)
     units = _units(checked, word_ids, label_all_subtokens)
     tags: list[str | None] = [None] * len(checked)
-    if not units:
+    if not units.tokens.size:
         return tags
-    first_char = min(unit.start for unit in units)
+    first_char = int(units.starts.min())
     starts = [s.start for s in ordered]
     ends = [s.end for s in ordered]
     opened: set[int] = set()
     kind = "token" if label_all_subtokens else "word"
-    for unit in units:
-        lo = bisect_right(ends, unit.start)  # first span ending after the unit starts
-        hi = bisect_left(starts, unit.end)  # spans from here on start after the unit ends
+    for token, unit_start, unit_end in zip(
+        units.tokens.tolist(), units.starts.tolist(), units.ends.tolist(), strict=True
+    ):
+        lo = bisect_right(ends, unit_start)  # first span ending after the unit starts
+        hi = bisect_left(starts, unit_end)  # spans from here on start after the unit ends
         if hi - lo > 1:
             a, b = ordered[lo], ordered[lo + 1]
             raise LabelAlignmentError(
                 f"spans ({a.start}, {a.end}, {a.label!r}) and ({b.start}, {b.end}, {b.label!r}) "
-                f"both fall in the {kind} at characters {unit.start}-{unit.end} (token "
-                f"{unit.token}); one tag cannot hold two entities"
+                f"both fall in the {kind} at characters {unit_start}-{unit_end} (token "
+                f"{token}); one tag cannot hold two entities"
             )
         if hi - lo < 1:
-            tags[unit.token] = OUTSIDE
+            tags[token] = OUTSIDE
             continue
         span = ordered[lo]
         continues = lo in opened or span.start < first_char
-        tags[unit.token] = f"{'I' if continues else 'B'}-{span.label}"
+        tags[token] = f"{'I' if continues else 'B'}-{span.label}"
         opened.add(lo)
     return tags
 
@@ -196,10 +235,8 @@ def tagged_tokens(
     Constrained decoding runs over exactly these, so a sub-token the model was never
     trained on cannot break an entity.
     """
-    marks = [False] * len(offsets)
-    for unit in _units(_check_offsets(offsets), word_ids, label_all_subtokens):
-        marks[unit.token] = True
-    return marks
+    units = TokenUnits(offsets, label_all_subtokens=label_all_subtokens, word_ids=word_ids)
+    return units.tagged.tolist()
 
 
 def misaligned_spans(
@@ -213,9 +250,9 @@ def misaligned_spans(
 
     Data validation reports these: the model will learn, and predict, the widened span.
     """
-    units = _units(_check_offsets(offsets), word_ids, label_all_subtokens)
-    starts = {u.start for u in units}
-    ends = {u.end for u in units}
+    units = _units(_offset_pairs(offsets), word_ids, label_all_subtokens)
+    starts = set(units.starts.tolist())
+    ends = set(units.ends.tolist())
     return [s for s in spans if s.start not in starts or s.end not in ends]
 
 
@@ -224,11 +261,141 @@ def _check_confidences(confidences: Sequence[float], n_tokens: int) -> list[floa
         raise ValueError(
             f"confidences has {len(confidences)} entries but there are {n_tokens} tags"
         )
-    checked = [float(c) for c in confidences]
-    for i, value in enumerate(checked):
-        if not 0.0 <= value <= 1.0:  # also rejects NaN
-            raise ValueError(f"confidences[{i}] = {value!r} is not a probability in [0, 1]")
+    checked = list(map(float, confidences))
+    values = np.array(checked, dtype=np.float64)
+    bad = np.flatnonzero(~((values >= 0.0) & (values <= 1.0)))  # also catches NaN
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"confidences[{i}] = {checked[i]!r} is not a probability in [0, 1]")
     return checked
+
+
+def _check_decode_inputs(
+    tags: Sequence[str | None],
+    offsets: npt.NDArray[np.int64],
+    text: str,
+    confidences: Sequence[float] | None,
+) -> list[float] | None:
+    """``decode_tags``'s argument checks, in its order; the checked confidences."""
+    if len(tags) != len(offsets):
+        raise ValueError(f"tags has {len(tags)} entries but offsets has {len(offsets)}")
+    probs = None if confidences is None else _check_confidences(confidences, len(tags))
+    past = np.flatnonzero(offsets[:, 1] > len(text))
+    if past.size:
+        i = int(past[0])
+        offset = (int(offsets[i, 0]), int(offsets[i, 1]))
+        raise ValueError(
+            f"offsets[{i}] {offset} reaches past the end of the text (length {len(text)})"
+        )
+    return probs
+
+
+def _decode(
+    units: _Units,
+    tags: Sequence[str | None],
+    probs: list[float] | None,
+    text: str,
+    doc_offset: int,
+) -> list[Entity]:
+    """Entities from checked inputs; see ``decode_tags`` for the rules.
+
+    Only units tagged ``B-``/``I-`` are visited one by one. Between two of them, what the
+    token-by-token reading would do reduces to one fact, whether an ``O`` came between
+    (it closes the open entity); ``None`` tags and untagged tokens change nothing. A
+    running count of ``O`` units answers that without visiting them.
+    """
+    unit_tags = np.fromiter(tags, dtype=object, count=len(tags))[units.tokens]
+    outside = unit_tags == OUTSIDE
+    marked = np.flatnonzero(~outside & ~_is_none(unit_tags))
+    outside_seen = np.cumsum(outside)[marked]
+    entities: list[Entity] = []
+    current: tuple[str, int, int, list[float]] | None = None  # type, start, end, confidences
+
+    def close() -> None:
+        if current is None:
+            return
+        label, start, end, scores = current
+        piece = text[start:end]
+        stripped = piece.lstrip()
+        start += len(piece) - len(stripped)
+        end = start + len(stripped.rstrip())
+        if end <= start:
+            return
+        confidence = min(1.0, math.fsum(scores) / len(scores)) if scores else 1.0
+        entities.append(
+            Entity(
+                text=text[start:end],
+                label=label,
+                start=start + doc_offset,
+                end=end + doc_offset,
+                confidence=confidence,
+            )
+        )
+
+    closed_at = 0  # O units seen up to the previous B-/I- unit
+    for tag, token, start, end, seen in zip(
+        unit_tags[marked].tolist(),
+        units.tokens[marked].tolist(),
+        units.starts[marked].tolist(),
+        units.ends[marked].tolist(),
+        outside_seen.tolist(),
+        strict=True,
+    ):
+        prefix, entity_type = split_tag(tag)
+        assert entity_type is not None  # only "O" has no type, and O units are not marked
+        score = [] if probs is None else [probs[token]]
+        if (
+            current is not None
+            and seen == closed_at
+            and prefix == "I"
+            and current[0] == entity_type
+        ):
+            current[3].extend(score)
+            current = (entity_type, current[1], end, current[3])
+        else:
+            close()
+            current = (entity_type, start, end, score)
+        closed_at = seen
+    close()
+    return entities
+
+
+class TokenUnits:
+    """One document's tokens, checked and grouped into tagged units once.
+
+    ``tagged_tokens`` and ``decode_tags`` each check the offsets and group the tokens
+    again; serving needs both for every document, so it builds this once per document
+    and asks it for both. The answers are those of the two functions, errors included.
+    """
+
+    __slots__ = ("_offsets", "_units", "tagged")
+
+    def __init__(
+        self,
+        offsets: Sequence[Sequence[int]],
+        *,
+        label_all_subtokens: bool,
+        word_ids: Sequence[int | None] | None = None,
+    ) -> None:
+        self._offsets = _offset_pairs(offsets)
+        self._units = _units(self._offsets, word_ids, label_all_subtokens)
+        tagged = np.zeros(len(self._offsets), dtype=bool)
+        tagged[self._units.tokens] = True
+        tagged.flags.writeable = False
+        self.tagged: npt.NDArray[np.bool_] = tagged
+        """Which tokens carry a tag: ``tagged_tokens``' answer, as a read-only array."""
+
+    def decode(
+        self,
+        tags: Sequence[str | None],
+        text: str,
+        *,
+        confidences: Sequence[float] | None = None,
+        doc_offset: int = 0,
+    ) -> list[Entity]:
+        """``decode_tags`` over these tokens."""
+        probs = _check_decode_inputs(tags, self._offsets, text, confidences)
+        return _decode(self._units, tags, probs, text, doc_offset)
 
 
 def decode_tags(
@@ -257,54 +424,7 @@ def decode_tags(
     tag) over its tagged tokens, 1.0 when none are given. ``doc_offset`` is added to the
     returned offsets when ``text`` is a piece of a larger document.
     """
-    checked = _check_offsets(offsets)
-    if len(tags) != len(checked):
-        raise ValueError(f"tags has {len(tags)} entries but offsets has {len(checked)}")
-    probs = None if confidences is None else _check_confidences(confidences, len(tags))
-    for i, (_, end) in enumerate(checked):
-        if end > len(text):
-            raise ValueError(
-                f"offsets[{i}] {checked[i]} reaches past the end of the text (length {len(text)})"
-            )
-    entities: list[Entity] = []
-    current: tuple[str, int, int, list[float]] | None = None  # type, start, end, confidences
-
-    def close() -> None:
-        if current is None:
-            return
-        label, start, end, scores = current
-        piece = text[start:end]
-        stripped = piece.lstrip()
-        start += len(piece) - len(stripped)
-        end = start + len(stripped.rstrip())
-        if end <= start:
-            return
-        confidence = min(1.0, math.fsum(scores) / len(scores)) if scores else 1.0
-        entities.append(
-            Entity(
-                text=text[start:end],
-                label=label,
-                start=start + doc_offset,
-                end=end + doc_offset,
-                confidence=confidence,
-            )
-        )
-
-    for unit in _units(checked, word_ids, label_all_subtokens):
-        tag = tags[unit.token]
-        if tag is None:
-            continue
-        prefix, entity_type = split_tag(tag)
-        score = [] if probs is None else [probs[unit.token]]
-        if entity_type is None:
-            if current is not None:
-                close()
-                current = None
-        elif prefix == "I" and current is not None and current[0] == entity_type:
-            current[3].extend(score)
-            current = (entity_type, current[1], unit.end, current[3])
-        else:
-            close()
-            current = (entity_type, unit.start, unit.end, score)
-    close()
-    return entities
+    checked = _offset_pairs(offsets)
+    probs = _check_decode_inputs(tags, checked, text, confidences)
+    units = _units(checked, word_ids, label_all_subtokens)
+    return _decode(units, tags, probs, text, doc_offset)

@@ -13,16 +13,20 @@ context, and ties go to the earlier window. Every token then has exactly one pre
 so an entity crossing a seam is decoded once, from tokens that each saw context on both
 sides, instead of twice or cut in two.
 
-Pure Python lists on purpose: nerp_deploy (numpy) and nerp_training (torch) convert and
-call the same functions.
+Pure Python lists in and out on purpose: nerp_deploy (numpy) and nerp_training (torch)
+convert and call the same functions. Inside, the max-context rule runs as numpy over each
+window and the merged predictions are copied a run of tokens at a time, since serving
+merges every document's windows on every request.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import NamedTuple
+
+import numpy as np
 
 from nerp_infra.labels.scheme import LabelScheme, split_tag
 
@@ -119,7 +123,7 @@ class WindowPrediction:
                 f"{len(self.tags)} tags and {len(self.confidences)} confidences; strip special "
                 "tokens before building it"
             )
-        for tag in self.tags:
+        for tag in dict.fromkeys(self.tags):  # each distinct tag once, in order of appearance
             if tag is not None:
                 split_tag(tag)
 
@@ -143,29 +147,35 @@ def merge_window_predictions(
     total = max((w.end for w in windows), default=0) if n_tokens is None else n_tokens
     if total < 0:
         raise ValueError(f"n_tokens must be >= 0, got {total}")
-    tags: list[str | None] = [None] * total
-    confidences = [0.0] * total
-    best = [-1.0] * total
+    owner = np.full(total, -1)  # per token, the index in ``ordered`` of the window it takes
+    best = np.full(total, -1.0)
     ordered = sorted(windows, key=lambda w: (w.start, w.end))
-    for window in ordered:
+    for index, window in enumerate(ordered):
         if window.end > total:
             raise ValueError(
                 f"window [{window.start}, {window.end}) reaches past the document's {total} tokens"
             )
-        left_open = window.start > 0
-        right_open = window.end < total
-        for offset, token in enumerate(range(window.start, window.end)):
-            left = token - window.start if left_open else math.inf
-            right = window.end - 1 - token if right_open else math.inf
-            score = min(left, right)
-            if score > best[token]:  # strict: ties keep the earlier window
-                best[token] = score
-                tags[token] = window.tags[offset]
-                confidences[token] = float(window.confidences[offset])
-    uncovered = [i for i, score in enumerate(best) if score < 0]
-    if uncovered:
+        steps = np.arange(window.end - window.start, dtype=np.float64)
+        edge = np.full(steps.size, np.inf)  # a document edge is unlimited context
+        left = steps if window.start > 0 else edge
+        right = steps[::-1] if window.end < total else edge
+        score = np.minimum(left, right)
+        better = score > best[window.start : window.end]  # strict: ties keep the earlier window
+        best[window.start : window.end][better] = score[better]
+        owner[window.start : window.end][better] = index
+    uncovered = np.flatnonzero(owner < 0)
+    if uncovered.size:
         raise ValueError(
-            f"token {uncovered[0]} is covered by no window ({len(uncovered)} tokens uncovered); "
-            "windows must cover the whole document"
+            f"token {int(uncovered[0])} is covered by no window ({uncovered.size} tokens "
+            "uncovered); windows must cover the whole document"
         )
+    tags: list[str | None] = []
+    confidences: list[float] = []
+    # Runs of tokens that take the same window, copied as slices: [0, ..., total].
+    bounds = np.flatnonzero(np.diff(owner, prepend=-1, append=-1)).tolist()
+    for first, stop in pairwise(bounds):
+        window = ordered[int(owner[first])]
+        piece = slice(first - window.start, stop - window.start)
+        tags.extend(window.tags[piece])
+        confidences.extend(map(float, window.confidences[piece]))
     return TokenPredictions(tags, confidences)
