@@ -15,6 +15,7 @@ scores whole documents) sees exactly the tags the loss was trained on.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -153,22 +154,23 @@ def unmarked_mentions(doc: Document, types: Collection[str]) -> list[tuple[int, 
     ``nerp_infra.labels.MIN_REPEAT_CHARS`` characters, overlapping no gold span).
     """
     gold = [
-        Entity(text=doc.text[s.start : s.end], label=s.label, start=s.start, end=s.end,
-               confidence=1.0)
+        Entity(text=doc.span_text(s), label=s.label, start=s.start, end=s.end, confidence=1.0)
         for s in doc.spans
-    ]  # fmt: skip
+    ]
     marked = {(e.start, e.end) for e in gold}
     everywhere = propagate_repeats(doc.text, gold, types)
     return [(e.start, e.end) for e in everywhere if (e.start, e.end) not in marked]
 
 
-def _unmarked_ignored(
+def _without_loss(
     tags: list[str | None], offsets: Sequence[tuple[int, int]], ranges: Sequence[tuple[int, int]]
 ) -> list[str | None]:
+    """``tags`` with the tokens overlapping ``ranges`` untagged (offsets are in text order)."""
+    starts = [a for a, _ in offsets]
+    ends = [b for _, b in offsets]
     for start, end in ranges:
-        for i, (a, b) in enumerate(offsets):
-            if a < end and b > start and b > a:
-                tags[i] = None
+        for i in range(bisect_right(ends, start), bisect_left(starts, end)):
+            tags[i] = None
     return tags
 
 
@@ -213,7 +215,7 @@ def encode_documents(
                 ) from exc
             if ignore_unmarked:
                 ranges = unmarked_mentions(doc, ignore_unmarked)
-                gold_tags = _unmarked_ignored(gold_tags, offsets, ranges)
+                gold_tags = _without_loss(gold_tags, offsets, ranges)
             tags = tuple(gold_tags)
         encoded.append(
             EncodedDocument(
