@@ -49,7 +49,8 @@ import sys
 import tempfile
 import time
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dataturks-resumes" / "resumes.jsonl"
 DEFAULT_RECIPE = ROOT / "examples" / "dataturks-minilm" / "experiment.yaml"
 SYSTEMS = ("nerp", "spacy", "hf")
+DECODING_FIELDS = ("repeat_types", "merge_types", "min_confidence", "section_types")
+"""``model`` fields applied after prediction: not part of a cached result's key."""
 HF_RECIPE = {"learning_rate": 3e-4, "epochs": 8, "batch_size": 8, "max_length": 256, "stride": 64}
 
 if "spacy" not in sys.modules and os.environ.get("NERP_ACCURACY_REEXEC") != "1":
@@ -107,18 +110,39 @@ def score(docs: Sequence[Document], predictions: Sequence[Predicted]) -> EntityM
     return entity_metrics(gold, guess)
 
 
+@dataclass(frozen=True)
+class Decoding:
+    """The recipe's decoding options that apply after the floors (``model.repeat_types``,
+    ``model.merge_types``, ``model.section_types``): they change no training, so the
+    benchmark applies them to cached raw predictions."""
+
+    repeat_types: Sequence[str] = ()
+    merge_types: Sequence[str] = ()
+    section_types: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, recipe: Any) -> Decoding:
+        model = recipe.model
+        return cls(list(model.repeat_types), list(model.merge_types), dict(model.section_types))
+
+    def describe(self) -> list[str]:
+        parts = [f"repeat_types ({', '.join(self.repeat_types)})"] if self.repeat_types else []
+        parts += [f"merge_types ({', '.join(self.merge_types)})"] if self.merge_types else []
+        sections = ", ".join(f"{t} {list(h)}" for t, h in self.section_types.items())
+        return parts + ([f"section_types ({sections})"] if sections else [])
+
+
 def decoded(
     docs: Sequence[Document],
     predictions: Sequence[Predicted],
-    repeat_types: Sequence[str] = (),
-    merge_types: Sequence[str] = (),
+    decoding: Decoding,
     min_confidence: dict[str, float] | None = None,
     confidences: Sequence[Sequence[float]] | None = None,
 ) -> list[Predicted]:
     """nerp's cached raw predictions decoded with ``model.min_confidence`` (needs the cached
-    ``confidences``), ``model.repeat_types`` and ``model.merge_types``, in the engine's order."""
+    ``confidences``) and ``decoding``, in the engine's order."""
     from nerp_infra.documents import Entity
-    from nerp_infra.labels import confident, merge_lists, propagate_repeats
+    from nerp_infra.labels import confident, merge_lists, propagate_repeats, section_entities
 
     if min_confidence and confidences is None:
         raise SystemExit("model.min_confidence needs cached confidences: rerun with --fresh")
@@ -130,8 +154,9 @@ def decoded(
             for (s, e, label), score in zip(predicted, scores, strict=True)
         ]
         entities = confident(entities, min_confidence or {})
-        entities = propagate_repeats(doc.text, entities, repeat_types)
-        entities = merge_lists(doc.text, entities, merge_types)
+        entities = section_entities(doc.text, entities, decoding.section_types)
+        entities = propagate_repeats(doc.text, entities, decoding.repeat_types)
+        entities = merge_lists(doc.text, entities, decoding.merge_types)
         out.append([(e.start, e.end, e.label) for e in entities])
     return out
 
@@ -141,17 +166,14 @@ FLOOR_GRID = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 def pooled_micro_f1(
     folds: Sequence[tuple[Sequence[Document], dict]],
-    repeat_types: Sequence[str],
-    merge_types: Sequence[str],
+    decoding: Decoding,
     floors: dict[str, float],
 ) -> float:
     """Micro F1 of nerp's cached raw predictions over several folds' documents pooled."""
     gold: list[list[str]] = []
     guess: list[list[str]] = []
     for test, row in folds:
-        predicted = decoded(
-            test, row["predictions"], repeat_types, merge_types, floors, row["confidences"]
-        )
+        predicted = decoded(test, row["predictions"], decoding, floors, row["confidences"])
         gold += [word_tags(d.text, [(s.start, s.end, s.label) for s in d.spans]) for d in test]
         guess += [word_tags(d.text, p) for d, p in zip(test, predicted, strict=True)]
     return entity_metrics(gold, guess).f1_micro
@@ -160,20 +182,19 @@ def pooled_micro_f1(
 def tune_floors(
     folds: Sequence[tuple[Sequence[Document], dict]],
     types: Sequence[str],
-    repeat_types: Sequence[str],
-    merge_types: Sequence[str],
+    decoding: Decoding,
 ) -> dict[str, float]:
     """``model.min_confidence`` by coordinate ascent over ``FLOOR_GRID``, type by type
     (two sweeps), maximising micro F1 on ``folds``; a type keeps no floor unless one helps."""
     floors: dict[str, float] = {}
-    best = pooled_micro_f1(folds, repeat_types, merge_types, floors)
+    best = pooled_micro_f1(folds, decoding, floors)
     for _ in range(2):
         for label in types:
             for value in FLOOR_GRID:
                 trial = {k: v for k, v in floors.items() if k != label}
                 if value:
                     trial[label] = value
-                f1 = pooled_micro_f1(folds, repeat_types, merge_types, trial)
+                f1 = pooled_micro_f1(folds, decoding, trial)
                 if f1 > best + 1e-9:
                     best, floors = f1, trial
     return floors
@@ -182,18 +203,17 @@ def tune_floors(
 def floors_report(
     folds: Sequence[tuple[Sequence[Document], dict]],
     types: Sequence[str],
-    repeat_types: Sequence[str],
-    merge_types: Sequence[str],
+    decoding: Decoding,
 ) -> str:
     """Floors tuned on every fold, and the honest figure: floors tuned on the other folds,
     scored on the held-out one, for each fold in turn."""
-    chosen = tune_floors(folds, types, repeat_types, merge_types)
+    chosen = tune_floors(folds, types, decoding)
     lines = [f"floors tuned on all {len(folds)} folds: {chosen}"]
     held_out = []
     for i, fold in enumerate(folds):
         others = [f for j, f in enumerate(folds) if j != i]
-        floors = tune_floors(others, types, repeat_types, merge_types)
-        held_out.append(pooled_micro_f1([fold], repeat_types, merge_types, floors))
+        floors = tune_floors(others, types, decoding)
+        held_out.append(pooled_micro_f1([fold], decoding, floors))
         lines.append(f"  fold {i}: floors of the other folds {floors}: micro F1 {held_out[-1]:.3f}")
     lines.append(f"nested estimate (floors never tuned on the fold they score): micro F1 "
                  f"{_mean(held_out):.3f} ± {_sd(held_out):.3f}")  # fmt: skip
@@ -248,10 +268,10 @@ def run_nerp(train: list[Document], test: list[Document], recipe: Any, work: Pat
     )
     train_s = time.perf_counter() - started
     assert result.model_dir is not None
-    # Raw predictions are cached; model.repeat_types and merge_types are applied when scoring
+    # Raw predictions are cached; the decoding options are applied when scoring
     # (decoding only, no retraining).
     settings = read_inference_settings(result.model_dir).model_copy(
-        update={"repeat_types": (), "merge_types": (), "min_confidence": {}}
+        update={"repeat_types": (), "merge_types": (), "min_confidence": {}, "section_types": {}}
     )
     predictor = torch_predictor(result.model_dir, settings)
     started = time.perf_counter()
@@ -405,9 +425,7 @@ def settings_key(system: str, recipe: Any) -> str:
     """What a cached result depends on: nerp's recipe sections, or the peer's fixed recipe."""
     if system == "nerp":
         settings = {
-            "model": recipe.model.model_dump(
-                mode="json", exclude={"repeat_types", "merge_types", "min_confidence"}
-            ),
+            "model": recipe.model.model_dump(mode="json", exclude=set(DECODING_FIELDS)),
             "train": recipe.train.model_dump(mode="json"),
             "final": recipe.final_training.train_on_validation,
         }
@@ -609,10 +627,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} cpus",
           flush=True)  # fmt: skip
     rows: dict[str, list[dict]] = {s: [] for s in SYSTEMS}
-    repeat_types = list(recipe.model.repeat_types)
-    merge_types = list(recipe.model.merge_types)
-    decoding = [f"repeat_types ({', '.join(repeat_types)})"] if repeat_types else []
-    decoding += [f"merge_types ({', '.join(merge_types)})"] if merge_types else []
+    decoding_options = Decoding.of(recipe)
+    decoding = decoding_options.describe()
     min_confidence = dict(recipe.model.min_confidence)
     floors = ", ".join(f"{t} {v}" for t, v in min_confidence.items())
     decoding += [f"min_confidence ({floors})"] if min_confidence else []
@@ -662,8 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     predicted = decoded(
                         test,
                         row["predictions"],
-                        repeat_types,
-                        merge_types,
+                        decoding_options,
                         min_confidence,
                         row.get("confidences"),
                     )
@@ -697,7 +712,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(nerp_folds) < 3:
             parser.error("--tune-floors needs nerp's cached predictions of at least 3 folds")
         print("\nTuning model.min_confidence (coordinate ascent, nested) …", flush=True)
-        tuned = floors_report(nerp_folds, types, repeat_types, merge_types)
+        tuned = floors_report(nerp_folds, types, decoding_options)
         print(tuned)
         table += "\n\n" + tuned
     (args.results.with_suffix(".md")).write_text(table + "\n")

@@ -234,6 +234,35 @@ def test_merge_types_join_a_list_into_one_entity(engine_int8: OnnxEngine) -> Non
     assert _keys(lists.predict(text)) == [(spans[0][0], spans[-1][1], "SKILL")]
 
 
+def test_section_types_make_the_text_under_a_heading_one_entity(engine_int8: OnnxEngine) -> None:
+    tokenizer = engine_int8.predictor.tokenizer
+    text = "Dana\nSKILLS\npython, docker\nsql\nEDUCATION\nB.E."
+    offsets = tokenizer.encode([text])[0].offsets
+    labels = engine_int8.predictor.settings.labels
+
+    def python_only(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """A model that finds python as a SKILL and misses the rest of the list."""
+        logits = np.zeros((*input_ids.shape, len(labels)), dtype=np.float32)
+        logits[..., 0] = 5.0
+        start = text.index("python")
+        inside = [i for i, (a, b) in enumerate(offsets) if start <= a < start + 6]
+        logits[:, inside[0] + 1, labels.index("B-SKILL")] = 10.0
+        for i in inside[1:]:
+            logits[:, i + 1, labels.index("I-SKILL")] = 10.0
+        return logits
+
+    settings = engine_int8.predictor.settings
+    plain = Predictor(tokenizer, settings, python_only)
+    sections = Predictor(
+        tokenizer,
+        settings.model_copy(update={"section_types": {"SKILL": ("Skills",)}}),
+        python_only,
+    )
+    start = text.index("python")
+    assert _keys(plain.predict(text)) == [(start, start + 6, "SKILL")]
+    assert _keys(sections.predict(text)) == [(start, text.index("\nEDUCATION"), "SKILL")]
+
+
 def test_min_confidence_drops_unsure_entities_before_they_spread(engine_int8: OnnxEngine) -> None:
     tokenizer = engine_int8.predictor.tokenizer
     text = "Skills: python, docker. Again python"

@@ -214,3 +214,12 @@ def test_min_confidence_is_a_probability_per_label_of_the_data() -> None:
         ExperimentConfig.model_validate({"model": {"min_confidence": {"TOOLS": 0.5}}})
     with pytest.raises(ValidationError, match=r"SKILL: 1.5 is not a probability"):
         ExperimentConfig.model_validate({"model": {"min_confidence": {"SKILL": 1.5}}})
+
+
+def test_section_types_must_be_labels_of_the_data_with_named_headings() -> None:
+    config = ExperimentConfig.model_validate({"model": {"section_types": {"SKILL": ["SKILLS"]}}})
+    assert config.model.section_types == {"SKILL": ["SKILLS"]}
+    with pytest.raises(ValidationError, match=r"model.section_types: \['TOOLS'\] are not among"):
+        ExperimentConfig.model_validate({"model": {"section_types": {"TOOLS": ["TOOLS"]}}})
+    with pytest.raises(ValidationError, match="SKILL: name one or more non-blank section"):
+        ExperimentConfig.model_validate({"model": {"section_types": {"SKILL": [" "]}}})

@@ -72,3 +72,19 @@ def test_min_confidence_round_trips_and_is_left_out_of_the_file_when_empty(
     assert read_inference_settings(tmp_path).min_confidence == {"SKILL": 0.8}
     with pytest.raises(ValueError, match=r"min_confidence \['EMAIL'\] are not entity types"):
         InferenceSettings(labels=LABELS, max_length=64, stride=16, min_confidence={"EMAIL": 0.5})
+
+
+def test_section_types_round_trip_and_are_left_out_of_the_file_when_empty(
+    tmp_path: Path,
+) -> None:
+    write_inference_settings(tmp_path, InferenceSettings(labels=LABELS, max_length=64, stride=16))
+    assert "section_types" not in (tmp_path / INFERENCE_FILE).read_text()  # older engines read it
+    sections = InferenceSettings(
+        labels=LABELS, max_length=64, stride=16, section_types={"SKILL": ("SKILLS",)}
+    )
+    write_inference_settings(tmp_path, sections)
+    assert read_inference_settings(tmp_path).section_types == {"SKILL": ("SKILLS",)}
+    with pytest.raises(ValueError, match=r"section_types \['EMAIL'\] are not entity types"):
+        InferenceSettings(
+            labels=LABELS, max_length=64, stride=16, section_types={"EMAIL": ("EMAIL",)}
+        )

@@ -23,6 +23,7 @@ from nerp_infra.labels import (
     merge_lists,
     merge_window_predictions,
     propagate_repeats,
+    section_entities,
     viterbi_batch,
 )
 from nerp_infra.model_files import InferenceSettings
@@ -121,6 +122,8 @@ class Predictor:
             entities = doc_units.decode(tokens.tags, enc.text, confidences=tokens.confidences)
             if self.settings.min_confidence:
                 entities = confident(entities, self.settings.min_confidence)
+            if self.settings.section_types:
+                entities = section_entities(enc.text, entities, self.settings.section_types)
             if self.settings.repeat_types:
                 entities = propagate_repeats(enc.text, entities, self.settings.repeat_types)
             if self.settings.merge_types:

@@ -42,6 +42,10 @@ class InferenceSettings(BaseModel):
         default_factory=dict,
         description="per entity type, the lowest confidence a decoded entity needs to be kept",
     )
+    section_types: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="per entity type, the headings whose section becomes one entity",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> InferenceSettings:
@@ -51,7 +55,7 @@ class InferenceSettings(BaseModel):
             )
         if not self.labels or self.labels[0] != "O":
             raise ValueError("labels must start with 'O'")
-        for field in ("repeat_types", "merge_types", "min_confidence"):
+        for field in ("repeat_types", "merge_types", "min_confidence", "section_types"):
             unknown = sorted(set(getattr(self, field)) - set(self.entity_types))
             if unknown:
                 raise ValueError(
@@ -73,7 +77,7 @@ def write_inference_settings(directory: Path, settings: InferenceSettings) -> Pa
     """Write ``inference.json`` atomically (a crash never leaves half a file), mode 0644."""
     directory.mkdir(parents=True, exist_ok=True)
     # Left out when empty, so packages that do not use it stay readable by older engines.
-    optional = ("repeat_types", "merge_types", "min_confidence")
+    optional = ("repeat_types", "merge_types", "min_confidence", "section_types")
     empty = {f for f in optional if not getattr(settings, f)} or None
     text = json.dumps(settings.model_dump(mode="json", exclude=empty), indent=2)
     return atomic_write(directory / INFERENCE_FILE, text)

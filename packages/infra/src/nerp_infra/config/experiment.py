@@ -78,6 +78,7 @@ class ExperimentConfig(ConfigModel):
             "model.repeat_types": self.model.repeat_types,
             "model.merge_types": self.model.merge_types,
             "model.min_confidence": self.model.min_confidence,
+            "model.section_types": self.model.section_types,
             "train.ignore_unmarked": self.train.ignore_unmarked,
         }
         for name, types in fields.items():

@@ -62,6 +62,13 @@ class ModelConfig(ConfigModel):
         "a decoded entity needs to be kept, applied before repeat_types and merge_types; "
         "a decoding choice, no retraining",
     )
+    section_types: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="per entity type, section headings ('SKILLS') whose text, up to the next "
+        "heading in capitals or link line, becomes one entity of the type in place of the "
+        "model's entities there (see nerp_infra.labels.section_entities), applied after "
+        "min_confidence; a decoding choice, no retraining",
+    )
     tiny: TinyBackboneConfig = Field(default_factory=TinyBackboneConfig)
 
     @field_validator("min_confidence")
@@ -70,6 +77,14 @@ class ModelConfig(ConfigModel):
         for entity_type, threshold in value.items():
             if not 0.0 <= threshold <= 1.0:
                 raise ValueError(f"{entity_type}: {threshold} is not a probability in [0, 1]")
+        return value
+
+    @field_validator("section_types")
+    @classmethod
+    def _headings_named(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for entity_type, headings in value.items():
+            if not headings or any(not h.strip() for h in headings):
+                raise ValueError(f"{entity_type}: name one or more non-blank section headings")
         return value
 
     @field_validator("backbone")

@@ -22,6 +22,7 @@ from nerp_infra.labels.confidence import confident
 from nerp_infra.labels.lists import merge_lists
 from nerp_infra.labels.repeats import propagate_repeats
 from nerp_infra.labels.scheme import IGNORE_INDEX, OUTSIDE, LabelScheme, split_tag
+from nerp_infra.labels.sections import section_entities
 from nerp_infra.labels.viterbi import is_valid_bio, viterbi_batch, viterbi_tags
 from nerp_infra.labels.windows import (
     TokenPredictions,
@@ -51,6 +52,7 @@ __all__ = [
     "plan_windows",
     "probabilities_to_tags",
     "propagate_repeats",
+    "section_entities",
     "split_tag",
     "tagged_tokens",
     "viterbi_batch",

@@ -69,6 +69,7 @@ def write_model_metadata(
         repeat_types=tuple(model_config.repeat_types),
         merge_types=tuple(model_config.merge_types),
         min_confidence=dict(model_config.min_confidence),
+        section_types={t: tuple(h) for t, h in model_config.section_types.items()},
     )
     write_inference_settings(model_dir, settings)
     (model_dir / LABEL_MAP_FILE).write_text(
