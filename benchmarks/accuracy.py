@@ -201,19 +201,21 @@ def tune_floors(
 
 
 def floors_report(
-    folds: Sequence[tuple[Sequence[Document], dict]],
+    folds: Sequence[Sequence[tuple[Sequence[Document], dict]]],
     types: Sequence[str],
     decoding: Decoding,
 ) -> str:
     """Floors tuned on every fold, and the honest figure: floors tuned on the other folds,
-    scored on the held-out one, for each fold in turn."""
-    chosen = tune_floors(folds, types, decoding)
-    lines = [f"floors tuned on all {len(folds)} folds: {chosen}"]
+    scored on the held-out one, for each fold in turn. ``folds[i]`` holds fold ``i``'s
+    runs (one per data order), scored together."""
+    runs = [run for fold in folds for run in fold]
+    chosen = tune_floors(runs, types, decoding)
+    lines = [f"floors tuned on all {len(folds)} folds ({len(runs)} runs): {chosen}"]
     held_out = []
     for i, fold in enumerate(folds):
-        others = [f for j, f in enumerate(folds) if j != i]
+        others = [run for j, other in enumerate(folds) if j != i for run in other]
         floors = tune_floors(others, types, decoding)
-        held_out.append(pooled_micro_f1([fold], decoding, floors))
+        held_out.append(pooled_micro_f1(fold, decoding, floors))
         lines.append(f"  fold {i}: floors of the other folds {floors}: micro F1 {held_out[-1]:.3f}")
     lines.append(f"nested estimate (floors never tuned on the fold they score): micro F1 "
                  f"{_mean(held_out):.3f} ± {_sd(held_out):.3f}")  # fmt: skip
@@ -421,12 +423,24 @@ def run_hf(
 # --- the run ---------------------------------------------------------------------------
 
 
+def with_data_seed(recipe: Any, seed: int | None) -> Any:
+    """``recipe`` with ``train.data_seed`` set (unchanged for ``None`` or the order it
+    already trains on, so the same run keeps its cached result)."""
+    current = recipe.train.seed if recipe.train.data_seed is None else recipe.train.data_seed
+    if seed is None or seed == current:
+        return recipe
+    return recipe.model_copy(update={"train": recipe.train.model_copy(update={"data_seed": seed})})
+
+
 def settings_key(system: str, recipe: Any) -> str:
     """What a cached result depends on: nerp's recipe sections, or the peer's fixed recipe."""
     if system == "nerp":
         settings = {
             "model": recipe.model.model_dump(mode="json", exclude=set(DECODING_FIELDS)),
-            "train": recipe.train.model_dump(mode="json"),
+            # data_seed left out while unset: caches from before the field stay valid
+            "train": recipe.train.model_dump(
+                mode="json", exclude={"data_seed"} if recipe.train.data_seed is None else set()
+            ),
             "final": recipe.final_training.train_on_validation,
         }
     elif system == "hf":
@@ -434,6 +448,11 @@ def settings_key(system: str, recipe: Any) -> str:
     else:
         settings = {"spacy": "init config --pipeline ner --optimize efficiency"}
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _order(recipe: Any, system: str) -> str:
+    seed = recipe.train.data_seed if system == "nerp" else None
+    return "" if seed is None else f" (data seed {seed})"
 
 
 def _load_results(path: Path) -> dict[str, Any]:
@@ -589,6 +608,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=3, help="k of k-fold (>= 3)")
     parser.add_argument("--only-folds", type=str, default="", help="comma list, e.g. 0,1")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--data-seeds",
+        default="",
+        help="comma list of train.data_seed values: nerp trains each fold once per data "
+        "order and the table pools every run (the spread a recipe change must beat)",
+    )
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma list of systems")
     parser.add_argument(
         "--results", type=Path, default=ROOT / "outputs" / "benchmarks" / "accuracy.json"
@@ -633,16 +658,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     floors = ", ".join(f"{t} {v}" for t, v in min_confidence.items())
     decoding += [f"min_confidence ({floors})"] if min_confidence else []
     raw: list[dict] = []  # nerp's folds before the decoding options, for the ablation line
-    nerp_folds: list[tuple[list[Document], dict]] = []  # for --tune-floors
+    nerp_folds: dict[int, list[tuple[list[Document], dict]]] = {}  # for --tune-floors
+    data_seeds = [int(v) for v in args.data_seeds.split(",") if v.strip()] or [None]
     errors: dict[str, dict[str, dict[str, int]]] = {}
     for fold in folds:
         train, test = fold.select(docs)
-        for system in systems:
-            settings = settings_key(system, recipe)
+        runs = [
+            (system, with_data_seed(recipe, seed))
+            for system in systems
+            for seed in (data_seeds if system == "nerp" else [None])
+        ]
+        for system, run_recipe in runs:
+            settings = settings_key(system, run_recipe)
             key = f"{system}/{settings}/k{args.folds}-s{args.seed}/fold{fold.index}"
             if key not in results and fold.index in wanted and not args.report_only:
                 print(
-                    f"fold {fold.index}: {system} trains on {len(train)}, tests on {len(test)} …",
+                    f"fold {fold.index}: {system}{_order(run_recipe, system)} trains on "
+                    f"{len(train)}, tests on {len(test)} …",
                     flush=True,
                 )
                 with tempfile.TemporaryDirectory(prefix=f"nerp-acc-{system}-") as tmp:
@@ -651,7 +683,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         work = args.keep / key.replace("/", "_")
                         work.mkdir(parents=True, exist_ok=True)
                     if system == "nerp":
-                        out = run_nerp(train, test, recipe, work)
+                        out = run_nerp(train, test, run_recipe, work)
                     elif system == "spacy":
                         out = run_spacy(train, test, args.seed, work)
                     else:
@@ -665,14 +697,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _save_results(args.results, results)
                 m = results[key]["metrics"]
                 print(
-                    f"fold {fold.index}: {system} micro F1 {m['f1_micro']:.3f} macro "
+                    f"fold {fold.index}: {system}{_order(run_recipe, system)} micro F1 "
+                    f"{m['f1_micro']:.3f} macro "
                     f"{m['f1_macro']:.3f} ({out['train_s']:.0f} s training)",
                     flush=True,
                 )
             if key in results:
                 row = results[key]
                 if system == "nerp" and "confidences" in row:
-                    nerp_folds.append((test, row))
+                    nerp_folds.setdefault(fold.index, []).append((test, row))
                 if system == "nerp" and decoding and "predictions" in row:
                     raw.append(row)
                     predicted = decoded(
@@ -712,7 +745,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(nerp_folds) < 3:
             parser.error("--tune-floors needs nerp's cached predictions of at least 3 folds")
         print("\nTuning model.min_confidence (coordinate ascent, nested) …", flush=True)
-        tuned = floors_report(nerp_folds, types, decoding_options)
+        tuned = floors_report(list(nerp_folds.values()), types, decoding_options)
         print(tuned)
         table += "\n\n" + tuned
     (args.results.with_suffix(".md")).write_text(table + "\n")

@@ -268,6 +268,14 @@ def test_every_train_setting_reaches_the_trainer(tmp_path: Path) -> None:
     assert args.gradient_accumulation_steps == 3
     assert args.max_grad_norm == 0.5
     assert args.seed == args.data_seed == 123
+    reordered = training_arguments(
+        config.model_copy(update={"data_seed": 7}),
+        tmp_path,
+        precision="fp32",
+        evaluate=True,
+        save_checkpoints=True,
+    )
+    assert (reordered.seed, reordered.data_seed) == (123, 7)  # same weights, another order
     assert args.train_sampling_strategy == "group_by_length"
     assert args.metric_for_best_model == "eval_recall_micro"
     assert args.greater_is_better is True

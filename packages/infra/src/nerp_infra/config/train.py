@@ -35,6 +35,12 @@ class TrainConfig(ConfigModel):
     metric_for_best: MetricName = "f1_macro"
     precision: Literal["fp32", "bf16", "fp16", "auto"] = "auto"
     seed: int = 42
+    data_seed: int | None = Field(
+        default=None,
+        description="seed of the order the training windows are drawn in; None: seed. "
+        "Another data_seed trains the same initial weights on another order, which shows "
+        "how much of a score is the draw (benchmarks/accuracy.py --data-seeds)",
+    )
     group_by_length: bool = False
     ignore_unmarked: list[str] = Field(
         default_factory=list,

@@ -134,7 +134,7 @@ def training_arguments(
         gradient_accumulation_steps=train.gradient_accumulation_steps,
         max_grad_norm=train.max_grad_norm,
         seed=train.seed,
-        data_seed=train.seed,
+        data_seed=train.seed if train.data_seed is None else train.data_seed,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=device == "cpu",
