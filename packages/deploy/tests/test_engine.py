@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -205,24 +206,35 @@ def test_repeat_types_label_every_mention_of_a_found_entity(engine_int8: OnnxEng
     assert _keys(repeats.predict(text)) == [(s, s + len(name), "NAME") for s in starts]
 
 
-def test_merge_types_join_a_list_into_one_entity(engine_int8: OnnxEngine) -> None:
-    tokenizer = engine_int8.predictor.tokenizer
-    text = "Skills: python, docker\nsql"
-    offsets = tokenizer.encode([text])[0].offsets
-    labels = engine_int8.predictor.settings.labels
+def _skill_model(
+    engine: OnnxEngine, text: str, scores: dict[str, float]
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A model that tags the first mention of each word in ``scores`` as a SKILL with that
+    logit (10: probability ~1; 5.5: ~0.6) and everything else as O."""
+    offsets = engine.predictor.tokenizer.encode([text])[0].offsets
+    labels = engine.predictor.settings.labels
 
-    def each_skill_alone(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        """A model that tags python, docker and sql as three SKILL entities."""
+    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         logits = np.zeros((*input_ids.shape, len(labels)), dtype=np.float32)
         logits[..., 0] = 5.0
-        for word in ("python", "docker", "sql"):
+        for word, score in scores.items():
             start = text.index(word)
             end = start + len(word)
             inside = [i for i, (a, b) in enumerate(offsets) if start <= a < end and b <= end]
-            logits[:, inside[0] + 1, labels.index("B-SKILL")] = 10.0
+            logits[:, inside[0] + 1, labels.index("B-SKILL")] = score
             for i in inside[1:]:
-                logits[:, i + 1, labels.index("I-SKILL")] = 10.0
+                logits[:, i + 1, labels.index("I-SKILL")] = score
         return logits
+
+    return run
+
+
+def test_merge_types_join_a_list_into_one_entity(engine_int8: OnnxEngine) -> None:
+    tokenizer = engine_int8.predictor.tokenizer
+    text = "Skills: python, docker\nsql"
+    each_skill_alone = _skill_model(
+        engine_int8, text, {"python": 10.0, "docker": 10.0, "sql": 10.0}
+    )
 
     settings = engine_int8.predictor.settings
     plain = Predictor(tokenizer, settings, each_skill_alone)
@@ -237,19 +249,7 @@ def test_merge_types_join_a_list_into_one_entity(engine_int8: OnnxEngine) -> Non
 def test_section_types_make_the_text_under_a_heading_one_entity(engine_int8: OnnxEngine) -> None:
     tokenizer = engine_int8.predictor.tokenizer
     text = "Dana\nSKILLS\npython, docker\nsql\nEDUCATION\nB.E."
-    offsets = tokenizer.encode([text])[0].offsets
-    labels = engine_int8.predictor.settings.labels
-
-    def python_only(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        """A model that finds python as a SKILL and misses the rest of the list."""
-        logits = np.zeros((*input_ids.shape, len(labels)), dtype=np.float32)
-        logits[..., 0] = 5.0
-        start = text.index("python")
-        inside = [i for i, (a, b) in enumerate(offsets) if start <= a < start + 6]
-        logits[:, inside[0] + 1, labels.index("B-SKILL")] = 10.0
-        for i in inside[1:]:
-            logits[:, i + 1, labels.index("I-SKILL")] = 10.0
-        return logits
+    python_only = _skill_model(engine_int8, text, {"python": 10.0})  # misses the rest
 
     settings = engine_int8.predictor.settings
     plain = Predictor(tokenizer, settings, python_only)
@@ -266,21 +266,7 @@ def test_section_types_make_the_text_under_a_heading_one_entity(engine_int8: Onn
 def test_min_confidence_drops_unsure_entities_before_they_spread(engine_int8: OnnxEngine) -> None:
     tokenizer = engine_int8.predictor.tokenizer
     text = "Skills: python, docker. Again python"
-    offsets = tokenizer.encode([text])[0].offsets
-    labels = engine_int8.predictor.settings.labels
-
-    def unsure_about_docker(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        """python as a sure SKILL (probability ~1), docker as an unsure one (~0.6)."""
-        logits = np.zeros((*input_ids.shape, len(labels)), dtype=np.float32)
-        logits[..., 0] = 5.0
-        for word, score in (("python", 12.0), ("docker", 5.5)):
-            start = text.index(word)
-            end = start + len(word)
-            inside = [i for i, (a, b) in enumerate(offsets) if start <= a < end and b <= end]
-            logits[:, inside[0] + 1, labels.index("B-SKILL")] = score
-            for i in inside[1:]:
-                logits[:, i + 1, labels.index("I-SKILL")] = score
-        return logits
+    unsure_about_docker = _skill_model(engine_int8, text, {"python": 12.0, "docker": 5.5})
 
     settings = engine_int8.predictor.settings.model_copy(update={"repeat_types": ("SKILL",)})
     plain = Predictor(tokenizer, settings, unsure_about_docker)
