@@ -93,7 +93,7 @@ def test_predict_errors_name_the_problem(package_dir: Path, tmp_path: Path) -> N
     unsupported = nerp("predict", str(package_dir), "--file", str(png))
     assert unsupported.returncode == 1 and "unsupported file type" in unsupported.stderr
     variant = nerp("predict", str(package_dir), "--text", "x", "--variant", "fp16")
-    assert variant.returncode == 1 and "fp32 or int8" in variant.stderr
+    assert variant.returncode == 1 and "one of fp32, int8, bf16" in variant.stderr
 
 
 def test_serve_refuses_a_bad_package_before_starting(tmp_path: Path) -> None:

@@ -80,6 +80,11 @@ def test_parity_figures_pass_the_default_gate(conversion: ConversionResult) -> N
     assert metrics["parity_int8_entity_f1"] == pytest.approx(report.int8_entity_f1)
     assert metrics["parity_n_entities"] == report.n_entities
     assert metrics["parity_int8_tag_agreement"] == pytest.approx(report.int8_tag_agreement)
+    # OpenVINO is installed here, so the bf16 variant the package offers was gated too
+    assert report.bf16_entity_f1 is not None and report.bf16_entity_f1 >= 0.95
+    assert report.bf16_tag_agreement is not None and report.bf16_tag_agreement >= 0.95
+    assert metrics["parity_bf16_entity_f1"] == pytest.approx(report.bf16_entity_f1)
+    assert "bf16 entity F1 vs PyTorch" in report.summary()
 
 
 def test_the_graph_is_fused_before_quantisation_and_the_fusions_are_recorded(
@@ -255,7 +260,8 @@ def test_run_conversion_registers_the_package_and_reuses_it(
     assert again.action == "reuse" and again.package_dir == first.package_dir
     assert again.report is None and again.metrics == first.metrics
     engine = OnnxEngine.load(first.package_dir)
-    assert engine.variant == "fp32" and engine.package.variants == ("fp32",)
+    # no int8 file (quantize off); bf16 is the fp32 graph on OpenVINO, installed here
+    assert engine.variant == "fp32" and engine.package.variants == ("fp32", "bf16")
 
 
 def test_a_package_is_filed_under_the_backbone_folder_every_stage_uses(

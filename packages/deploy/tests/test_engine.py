@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from nerp_deploy import OnnxEngine, OnnxPackage, PackageError
 from nerp_deploy.convert import entity_f1
 from nerp_deploy.predictor import Predictor
+from nerp_deploy.runtime import OpenVinoRunner
 from nerp_infra.documents import Document, Entity
 from nerp_infra.model_files import ONNX_INT8_FILE, TOKENIZER_FILE
 
@@ -151,7 +153,7 @@ def test_info_describes_model_labels_settings_and_lineage(
 
     info = engine_int8.info()
     assert info["model"]["variant"] == "int8"
-    assert info["model"]["variants"] == ["fp32", "int8"]
+    assert info["model"]["variants"] == ["fp32", "int8", "bf16"]  # OpenVINO is in the test env
     assert info["model"]["threads"] == 1
     assert info["labels"][0] == "O" and "B-NAME" in info["labels"]
     assert info["settings"]["max_length"] == 64 and info["settings"]["stride"] == 16
@@ -163,6 +165,36 @@ def test_info_describes_model_labels_settings_and_lineage(
 def test_default_variant_is_int8_and_fp32_can_be_chosen(package_dir: Path) -> None:
     assert OnnxEngine.load(package_dir).variant == "int8"
     assert OnnxEngine.load(package_dir, variant="fp32").variant == "fp32"
+
+
+def test_bf16_runs_the_fp32_graph_on_openvino_with_the_entities_of_pytorch(
+    package_dir: Path, reference: Predictor, documents: list[Document]
+) -> None:
+    engine = OnnxEngine.load(package_dir, variant="bf16", threads=1)
+    assert isinstance(engine.runner, OpenVinoRunner)
+    info = engine.info()
+    assert (info["model"]["variant"], info["model"]["file"]) == ("bf16", "model.onnx")
+    assert info["versions"]["openvino"] != "absent"
+    texts = [doc.text for doc in documents]
+    expected = reference.predict_batch(texts)
+    assert entity_f1(engine.predict_batch(texts), expected) >= 0.98
+    # one infer request per thread: concurrent callers get what a lone caller gets
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = list(pool.map(engine.predict, texts * 2))
+    assert [_keys(e) for e in concurrent] == [_keys(e) for e in engine.predict_batch(texts * 2)]
+
+
+def test_bf16_without_openvino_names_the_extra_to_install(
+    package_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nerp_deploy.package
+
+    monkeypatch.setattr(nerp_deploy.package, "openvino_available", lambda: False)
+    assert OnnxPackage.open(package_dir).variants == ("fp32", "int8")
+    with pytest.raises(
+        PackageError, match=r"model\.onnx: variant 'bf16' .*nerp-deploy\[openvino\]"
+    ):
+        OnnxEngine.load(package_dir, variant="bf16")
 
 
 def test_package_problems_name_the_file(package_dir: Path, tmp_path: Path) -> None:

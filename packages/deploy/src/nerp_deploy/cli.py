@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,6 +22,7 @@ from nerp_deploy.engine import OnnxEngine
 from nerp_deploy.errors import DeployError, InputError
 from nerp_deploy.extract import extract_text
 from nerp_deploy.formats import OUTPUT_FORMATS, LabelStudioSettings, OutputFormat, PredictionWriter
+from nerp_deploy.package import VARIANTS, Variant
 from nerp_deploy.serve.settings import ServeSettings
 from nerp_infra.documents import DocumentError, iter_documents
 
@@ -52,7 +53,10 @@ TrackingUriOpt = Annotated[
 ]
 VariantOpt = Annotated[
     str | None,
-    typer.Option(help="fp32 or int8 (default: int8 when the package has it)."),
+    typer.Option(
+        help="fp32, int8, or bf16 (the fp32 graph on OpenVINO, nerp-deploy[openvino]; "
+        "fastest on CPUs with AMX) (default: int8 when the package has it)."
+    ),
 ]
 ThreadsOpt = Annotated[
     int | None, typer.Option(min=1, help="onnxruntime threads (default: all cores).")
@@ -67,12 +71,13 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _variant(value: str | None) -> Literal["fp32", "int8"] | None:
+def _variant(value: str | None) -> Variant | None:
     if value is None:
         return None
-    if value not in ("fp32", "int8"):
-        raise _fail(f"--variant must be fp32 or int8, got {value!r}")
-    return "fp32" if value == "fp32" else "int8"
+    for variant in VARIANTS:
+        if value == variant:
+            return variant
+    raise _fail(f"--variant must be one of {', '.join(VARIANTS)}, got {value!r}")
 
 
 def _package_dir(package: str, tracking_uri: str | None) -> Path:

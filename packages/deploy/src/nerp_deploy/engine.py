@@ -14,7 +14,7 @@ from typing import Any
 from nerp_deploy.errors import DeployError, InputError, PackageError
 from nerp_deploy.package import OnnxPackage, Variant
 from nerp_deploy.predictor import DocumentPrediction, Predictor
-from nerp_deploy.runtime import OrtRunner
+from nerp_deploy.runtime import ModelRunner, OpenVinoRunner, OrtRunner
 from nerp_deploy.windowing import WindowTokenizer
 from nerp_infra.documents import Entity
 from nerp_infra.model_files import InferenceSettings
@@ -41,12 +41,13 @@ def _version_of(name: str) -> str:
 
 
 class OnnxEngine:
-    """Named-entity recognition with one variant (fp32 or int8) of an ONNX package.
+    """Named-entity recognition with one variant (fp32, int8 or bf16) of an ONNX package.
 
-    Thread-safe: onnxruntime sessions and the tokenizer may be shared by request threads.
+    Thread-safe: onnxruntime sessions, OpenVINO's per-thread requests and the tokenizer
+    may be shared by request threads.
     """
 
-    def __init__(self, package: OnnxPackage, variant: Variant, runner: OrtRunner) -> None:
+    def __init__(self, package: OnnxPackage, variant: Variant, runner: ModelRunner) -> None:
         self.package = package
         self.variant = variant
         self.runner = runner
@@ -61,10 +62,19 @@ class OnnxEngine:
         variant: Variant | None = None,
         threads: int | None = None,
     ) -> OnnxEngine:
-        """Open a package; ``variant`` defaults to int8 when present, ``threads`` to all cores."""
+        """Open a package; ``variant`` defaults to int8 when present, ``threads`` to all cores.
+
+        ``bf16`` runs the fp32 graph on OpenVINO (``nerp-deploy[openvino]``), whose CPU
+        plugin uses AMX/AVX512-BF16 where the CPU has them.
+        """
         package = OnnxPackage.open(package_dir)
         chosen: Variant = variant or package.default_variant
-        runner = OrtRunner(package.model_path(chosen), threads=threads)
+        path = package.model_path(chosen)
+        runner: ModelRunner = (
+            OpenVinoRunner(path, threads=threads)
+            if chosen == "bf16"
+            else OrtRunner(path, threads=threads)
+        )
         return cls(package, chosen, runner)
 
     @property
@@ -136,6 +146,7 @@ class OnnxEngine:
                 "nerp-deploy": _version_of("nerp-deploy"),
                 "nerp-infra": _version_of("nerp-infra"),
                 "onnxruntime": _version_of("onnxruntime"),
+                "openvino": _version_of("openvino"),
                 "tokenizers": _version_of("tokenizers"),
                 "converted_with": dict(manifest.versions) if manifest else {},
             },

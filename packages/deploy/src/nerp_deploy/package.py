@@ -4,6 +4,7 @@ A package is self-contained so a serving image needs nothing else::
 
     model.onnx        fp32 graph (dynamic batch and sequence axes)
     model.int8.onnx   dynamically quantised int8 graph (absent when quantisation is off)
+                      (variant ``bf16`` is model.onnx run by OpenVINO in bf16, no file of its own)
     tokenizer.json    the fast tokenizer, offsets included
     inference.json    labels in id order, max_length, stride, sub-token policy, backbone
     nerp.json         manifest: conv_fp, parity figures, lineage to the model artifact
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from nerp_deploy.errors import PackageError
+from nerp_deploy.runtime import OPENVINO_EXTRA, openvino_available
 from nerp_infra.artifacts import kinds
 from nerp_infra.artifacts.manifest import MANIFEST_NAME, Manifest, ManifestError, read_manifest
 from nerp_infra.artifacts.payloads import OnnxPackagePayload
@@ -43,9 +45,13 @@ __getattr__ = deprecated_names(
     },
 )
 
-Variant = Literal["fp32", "int8"]
-VARIANTS: tuple[Variant, ...] = ("fp32", "int8")
-VARIANT_FILES: dict[Variant, str] = {"fp32": ONNX_FP32_FILE, "int8": ONNX_INT8_FILE}
+Variant = Literal["fp32", "int8", "bf16"]
+VARIANTS: tuple[Variant, ...] = ("fp32", "int8", "bf16")
+VARIANT_FILES: dict[Variant, str] = {
+    "fp32": ONNX_FP32_FILE,
+    "int8": ONNX_INT8_FILE,
+    "bf16": ONNX_FP32_FILE,  # the fp32 graph, run by OpenVINO in bf16
+}
 
 
 @dataclass(frozen=True)
@@ -98,8 +104,13 @@ class OnnxPackage:
 
     @property
     def variants(self) -> tuple[Variant, ...]:
-        """The model variants present, fp32 first."""
-        return tuple(v for v in VARIANTS if (self.directory / VARIANT_FILES[v]).is_file())
+        """The model variants this package can run here, fp32 first (bf16 with OpenVINO)."""
+        return tuple(
+            v
+            for v in VARIANTS
+            if (self.directory / VARIANT_FILES[v]).is_file()
+            and (v != "bf16" or openvino_available())
+        )
 
     @property
     def default_variant(self) -> Variant:
@@ -114,6 +125,11 @@ class OnnxPackage:
         if variant not in VARIANT_FILES:
             raise PackageError(f"variant {variant!r} is unknown; choose one of {list(VARIANTS)}")
         path = self.directory / VARIANT_FILES[variant]
+        if variant == "bf16" and path.is_file() and not openvino_available():
+            raise PackageError(
+                f"{path}: variant 'bf16' runs this graph on OpenVINO, which is not installed "
+                f"(pip install '{OPENVINO_EXTRA}')"
+            )
         if not path.is_file():
             raise PackageError(
                 f"{path}: variant {variant!r} is not in this package (it has "

@@ -1,19 +1,81 @@
-"""onnxruntime sessions for token-classification graphs, whatever inputs they declare."""
+"""Model runners for token-classification graphs, whatever inputs they declare.
+
+onnxruntime runs the fp32 and int8 graphs; OpenVINO runs the fp32 graph in bf16 on CPUs
+with AMX or AVX512-BF16 (the ``bf16`` variant): on whole resumes it measured about 3x
+PyTorch fp32 with 99.5 % entity agreement, where onnxruntime's dynamic int8 reached
+1.8x and 98 % (deploy README). Both map ``(input_ids, attention_mask)`` to logits.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import threading
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import onnxruntime as ort
 
 from nerp_deploy.errors import PackageError
 
-__all__ = ["OrtRunner"]
+__all__ = ["OPENVINO_EXTRA", "ModelRunner", "OpenVinoRunner", "OrtRunner", "openvino_available"]
+
+OPENVINO_EXTRA = "nerp-deploy[openvino]"
+"""What to install for the bf16 variant; error messages name it."""
+
+
+class ModelRunner(Protocol):
+    """What the engine needs of a backend: its file, its threads, logits for a batch."""
+
+    path: Path
+    threads: int | None
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
+
+
+def openvino_available() -> bool:
+    """Whether the bf16 variant can run here (OpenVINO installed); imports nothing."""
+    return importlib.util.find_spec("openvino") is not None
+
 
 _KNOWN_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})
 _DTYPES: dict[str, type[np.integer]] = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+
+
+def _check_threads(threads: int | None) -> None:
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1 (or None for all cores), got {threads}")
+
+
+def _input_dtypes(
+    path: Path, declared: list[tuple[str, type[np.integer] | None]]
+) -> dict[str, type[np.integer]]:
+    """The graph's inputs and their integer types, or an error naming the one nerp cannot feed."""
+    inputs: dict[str, type[np.integer]] = {}
+    for name, dtype in declared:
+        if name not in _KNOWN_INPUTS:
+            raise PackageError(
+                f"{path}: model input {name!r} is not one nerp can feed "
+                f"({', '.join(sorted(_KNOWN_INPUTS))})"
+            )
+        if dtype is None:
+            raise PackageError(f"{path}: model input {name!r} is not an int32/int64 tensor")
+        inputs[name] = dtype
+    if "input_ids" not in inputs:
+        raise PackageError(f"{path}: the model has no 'input_ids' input")
+    return inputs
+
+
+def _feeds(
+    inputs: dict[str, type[np.integer]], input_ids: np.ndarray, attention_mask: np.ndarray
+) -> dict[str, np.ndarray]:
+    """``token_type_ids`` is zeros: single-sequence input."""
+    values = {"input_ids": input_ids, "attention_mask": attention_mask}
+    return {
+        name: values.get(name, np.zeros_like(input_ids)).astype(dtype, copy=False)
+        for name, dtype in inputs.items()
+    }
 
 
 class OrtRunner:
@@ -26,8 +88,7 @@ class OrtRunner:
     """
 
     def __init__(self, path: Path, *, threads: int | None = None) -> None:
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads must be >= 1 (or None for all cores), got {threads}")
+        _check_threads(threads)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or 0
         options.inter_op_num_threads = 1
@@ -42,30 +103,64 @@ class OrtRunner:
             raise PackageError(f"{path}: onnxruntime cannot load the model: {exc}") from exc
         self.path = path
         self.threads = threads
-        self._inputs: dict[str, type[np.integer]] = {}
-        for node in self.session.get_inputs():
-            if node.name not in _KNOWN_INPUTS:
-                raise PackageError(
-                    f"{path}: model input {node.name!r} is not one nerp can feed "
-                    f"({', '.join(sorted(_KNOWN_INPUTS))})"
-                )
-            if node.type not in _DTYPES:
-                raise PackageError(f"{path}: model input {node.name!r} has type {node.type}")
-            self._inputs[node.name] = _DTYPES[node.type]
-        if "input_ids" not in self._inputs:
-            raise PackageError(f"{path}: the model has no 'input_ids' input")
+        self._inputs = _input_dtypes(
+            path, [(node.name, _DTYPES.get(node.type)) for node in self.session.get_inputs()]
+        )
         outputs = [o.name for o in self.session.get_outputs()]
         self._output = "logits" if "logits" in outputs else outputs[0]
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        feeds: dict[str, np.ndarray] = {}
-        for name, dtype in self._inputs.items():
-            if name == "input_ids":
-                value = input_ids
-            elif name == "attention_mask":
-                value = attention_mask
-            else:
-                value = np.zeros_like(input_ids)
-            feeds[name] = value.astype(dtype, copy=False)
-        (logits,) = self.session.run([self._output], feeds)
+        (logits,) = self.session.run(
+            [self._output], _feeds(self._inputs, input_ids, attention_mask)
+        )
         return np.asarray(logits)
+
+
+class OpenVinoRunner:
+    """The fp32 ONNX graph compiled by OpenVINO's CPU plugin at ``precision``.
+
+    With ``bf16`` the plugin runs matrix products on AMX/AVX512-BF16 units (on CPUs
+    without them it falls back to fp32). OpenVINO reads the fused graph's onnxruntime
+    ops (Attention, SkipLayerNormalization, BiasGelu) itself. An infer request is not
+    thread-safe, so each calling thread gets its own from the one compiled model.
+    """
+
+    def __init__(self, path: Path, *, threads: int | None = None, precision: str = "bf16") -> None:
+        _check_threads(threads)
+        try:
+            import openvino as ov
+        except ImportError as exc:
+            raise PackageError(
+                f"{path}: the {precision} variant runs on OpenVINO, which is not installed "
+                f"(pip install '{OPENVINO_EXTRA}')"
+            ) from exc
+        config: dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": precision,
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        if threads is not None:
+            config["INFERENCE_NUM_THREADS"] = threads
+        try:
+            self.compiled = ov.Core().compile_model(os.fspath(path), "CPU", config)
+        except Exception as exc:  # OpenVINO raises RuntimeError subclasses per failure
+            raise PackageError(f"{path}: OpenVINO cannot load the model: {exc}") from exc
+        self.path = path
+        self.threads = threads
+        self._inputs = _input_dtypes(path, [_port(p) for p in self.compiled.inputs])
+        self._output = self.compiled.output(0)
+        self._local = threading.local()
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        # copy: the request reuses its output buffer on the next call
+        return np.array(
+            request.infer(_feeds(self._inputs, input_ids, attention_mask))[self._output],
+            dtype=np.float32,
+        )
+
+
+def _port(port: Any) -> tuple[str, type[np.integer] | None]:
+    dtype = port.get_element_type().to_dtype().type
+    return port.get_any_name(), dtype if dtype in (np.int64, np.int32) else None

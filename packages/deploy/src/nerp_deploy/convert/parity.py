@@ -1,7 +1,8 @@
 """The parity gate: an ONNX package is accepted only if it predicts like PyTorch.
 
 fp32 must reproduce PyTorch's logits (max absolute difference over real tokens, padding
-excluded). int8 cannot, so it is judged on what users see: the share of tokens whose
+excluded). int8 cannot, nor can bf16 (the fp32 graph on OpenVINO, checked when OpenVINO
+is installed), so each is judged on what users see: the share of tokens whose
 tag matches PyTorch's, and the entity F1 of its entities against PyTorch's (strict match
 of label and offsets), on texts holding at least ``min_entities`` entities so that one
 disagreement cannot swing the verdict. Both backends run through the same windows, merging and BIO
@@ -38,6 +39,10 @@ class ParityReport:
     int8_tag_agreement: float | None
     int8_entity_f1: float | None
     thresholds: dict[str, float]
+    bf16_n_entities: int | None = None
+    bf16_max_abs_diff: float | None = None
+    bf16_tag_agreement: float | None = None
+    bf16_entity_f1: float | None = None
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -64,16 +69,19 @@ class ParityReport:
             f"(limit {self.thresholds['fp32_max_abs_diff']:.0e})",
             f"fp32 tag agreement {self.fp32_tag_agreement:.4f}",
         ]
-        if self.int8_tag_agreement is not None and self.int8_entity_f1 is not None:
-            parts += [
-                f"int8 tag agreement {self.int8_tag_agreement:.4f} "
-                f"(min {self.thresholds['int8_min_tag_agreement']})",
-                f"int8 entity F1 vs PyTorch {self.int8_entity_f1:.4f} "
-                f"(max drop {self.thresholds['int8_max_f1_drop']})",
-            ]
         counted = f"{self.n_entities} PyTorch entities"
-        if self.int8_n_entities is not None:
-            counted += f", {self.int8_n_entities} int8 entities"
+        for name, agreement, f1, n in (
+            ("int8", self.int8_tag_agreement, self.int8_entity_f1, self.int8_n_entities),
+            ("bf16", self.bf16_tag_agreement, self.bf16_entity_f1, self.bf16_n_entities),
+        ):
+            if agreement is not None and f1 is not None:
+                parts += [
+                    f"{name} tag agreement {agreement:.4f} "
+                    f"(min {self.thresholds['int8_min_tag_agreement']})",
+                    f"{name} entity F1 vs PyTorch {f1:.4f} "
+                    f"(max drop {self.thresholds['int8_max_f1_drop']})",
+                ]
+                counted += f", {n} {name} entities"
         parts.append(f"on {self.n_samples} texts, {self.n_tokens} tokens, {counted}")
         return "; ".join(parts)
 
@@ -143,6 +151,7 @@ def check_parity(
     parity: ParityConfig | Mapping[str, Any] | None = None,
     *,
     more_texts: Callable[[int], Sequence[str]] | None = None,
+    bf16: Predictor | None = None,
 ) -> ParityReport:
     """Compare the ONNX predictors with PyTorch on ``texts``; never raises on a failed gate.
 
@@ -172,32 +181,26 @@ def check_parity(
             f"fp32 max absolute logit difference {fp32_diff:.3e} exceeds "
             f"{config.fp32_max_abs_diff:.0e}"
         )
-    int8_diff = int8_agreement = int8_f1 = int8_entities = None
-    if int8 is not None:
-        int8_docs = int8.predict_documents(texts)
-        int8_entities = sum(len(d.entities) for d in int8_docs)
-        int8_diff = _max_abs_diff(torch_predictor, int8, texts)
-        int8_agreement = _tag_agreement(reference, int8_docs)
-        int8_f1 = entity_f1([d.entities for d in int8_docs], [d.entities for d in reference])
-        if int8_agreement < config.int8_min_tag_agreement:
-            failures.append(
-                f"int8 tag agreement {int8_agreement:.4f} is below {config.int8_min_tag_agreement}"
-            )
-        if 1.0 - int8_f1 > config.int8_max_f1_drop:
-            failures.append(
-                f"int8 entity F1 against PyTorch is {int8_f1:.4f}, a drop of "
-                f"{1.0 - int8_f1:.4f} (more than {config.int8_max_f1_drop})"
-            )
+    judged = {
+        name: _judge(name, predictor, torch_predictor, reference, texts, config, failures)
+        for name, predictor in (("int8", int8), ("bf16", bf16))
+        if predictor is not None
+    }
+    figures = {
+        f"{name}_{key}": value
+        for name, judgement in judged.items()
+        for key, value in asdict(judgement).items()
+    }
     return ParityReport(
         n_samples=len(texts),
         n_tokens=sum(len(d.tokens.tags) for d in reference),
         n_entities=sum(len(d.entities) for d in reference),
-        int8_n_entities=int8_entities,
+        int8_n_entities=figures.pop("int8_n_entities", None),
         fp32_max_abs_diff=fp32_diff,
         fp32_tag_agreement=_tag_agreement(reference, fp32_docs),
-        int8_max_abs_diff=int8_diff,
-        int8_tag_agreement=int8_agreement,
-        int8_entity_f1=int8_f1,
+        int8_max_abs_diff=figures.pop("int8_max_abs_diff", None),
+        int8_tag_agreement=figures.pop("int8_tag_agreement", None),
+        int8_entity_f1=figures.pop("int8_entity_f1", None),
         thresholds={
             "fp32_max_abs_diff": config.fp32_max_abs_diff,
             "int8_min_tag_agreement": config.int8_min_tag_agreement,
@@ -205,4 +208,47 @@ def check_parity(
             "min_entities": config.min_entities,
         },
         failures=failures,
+        **figures,
+    )
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    n_entities: int
+    max_abs_diff: float
+    tag_agreement: float
+    entity_f1: float
+
+
+def _judge(
+    name: str,
+    predictor: Predictor,
+    torch_predictor: Predictor,
+    reference: Sequence[DocumentPrediction],
+    texts: Sequence[str],
+    config: ParityConfig,
+    failures: list[str],
+) -> _Judgement:
+    """A variant that cannot reproduce the logits, judged on tags and entities.
+
+    int8 and bf16 share the int8 thresholds: both are lossy in the same place (matrix
+    products), and users judge both by the entities they see.
+    """
+    docs = predictor.predict_documents(texts)
+    agreement = _tag_agreement(reference, docs)
+    f1 = entity_f1([d.entities for d in docs], [d.entities for d in reference])
+    if agreement < config.int8_min_tag_agreement:
+        failures.append(
+            f"{name} tag agreement {agreement:.4f} is below {config.int8_min_tag_agreement}"
+        )
+    if 1.0 - f1 > config.int8_max_f1_drop:
+        failures.append(
+            f"{name} entity F1 against PyTorch is {f1:.4f}, a drop of "
+            f"{1.0 - f1:.4f} (more than {config.int8_max_f1_drop})"
+        )
+    return _Judgement(
+        n_entities=sum(len(d.entities) for d in docs),
+        max_abs_diff=_max_abs_diff(torch_predictor, predictor, texts),
+        tag_agreement=agreement,
+        entity_f1=f1,
     )

@@ -91,8 +91,10 @@ def convert_stage(ctx: StageContext) -> StageResult:
     details.update(_track(ctx, result))
     metrics = result.manifest.metrics
     summary = f"{result.manifest.backbone} v{result.manifest.variant}"
-    if "parity_int8_entity_f1" in metrics:
-        summary += f", int8 entity F1 vs PyTorch {float(metrics['parity_int8_entity_f1']):.4f}"
+    for name in ("int8", "bf16"):
+        if f"parity_{name}_entity_f1" in metrics:
+            f1 = float(metrics[f"parity_{name}_entity_f1"])
+            summary += f", {name} entity F1 vs PyTorch {f1:.4f}"
     return StageResult(
         status=_STATUS[result.action],  # type: ignore[arg-type]
         artifact_ids=(result.manifest.id,),

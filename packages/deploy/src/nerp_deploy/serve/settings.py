@@ -25,8 +25,10 @@ class ServeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     package: Path = Field(description="ONNX package directory")
-    variant: Literal["fp32", "int8"] | None = Field(
-        default=None, description="model variant; default int8 when the package has it"
+    variant: Literal["fp32", "int8", "bf16"] | None = Field(
+        default=None,
+        description="model variant; default int8 when the package has it "
+        "(bf16: the fp32 graph on OpenVINO)",
     )
     threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads")
     batch_size: int = Field(default=16, ge=1, description="model rows (windows) per batch")
