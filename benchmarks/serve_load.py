@@ -252,6 +252,12 @@ def main() -> int:
         help="a checkout of an earlier nerp (git worktree add DIR REV): its server runs first, "
         "as 'before', and every row's ratio is against it",
     )
+    parser.add_argument(
+        "--variant",
+        choices=["fp32", "int8", "bf16"],
+        default=None,
+        help="model variant of this checkout's servers (the --baseline server keeps its default)",
+    )
     parser.add_argument("--micro-batch-wait-ms", type=float, default=None)
     parser.add_argument("--micro-batch-max-texts", type=int, default=None)
     args = parser.parse_args()
@@ -284,6 +290,8 @@ def main() -> int:
                 extra += ["--micro-batch-wait-ms", str(args.micro_batch_wait_ms)]
             if args.micro_batch_max_texts is not None:
                 extra += ["--micro-batch-max-texts", str(args.micro_batch_max_texts)]
+            if args.variant is not None:
+                extra += ["--variant", args.variant]
         baseline = args.baseline if mode == "before" else None
         server, url = start_server(package, args.workers, args.threads, extra, baseline)
         try:
@@ -309,7 +317,12 @@ def main() -> int:
     reference = modes[0]
     if len(modes) > 1:
         table.add_column(f"× {reference} requests/s", justify="right")
-    names = {"before": f"before ({args.baseline})", "off": "micro-batching off", "on": "on"}
+    variant = f", {args.variant}" if args.variant else ""
+    names = {
+        "before": f"before ({args.baseline})",
+        "off": f"micro-batching off{variant}",
+        "on": f"on{variant}",
+    }
     for (mode, clients), (rate, p50, p99, errors) in rows.items():
         cells = [names[mode], str(clients), f"{rate:.1f}", f"{p50:.1f}", f"{p99:.1f}", str(errors)]
         if len(modes) > 1:

@@ -35,7 +35,7 @@ def test_latency_stats_are_numpy_percentiles_in_ms() -> None:
 @pytest.fixture
 def targets(models: dict[str, Path], package: Path) -> list[Any]:
     return resolve_targets(models["bert-small"]) + resolve_targets(
-        package, ("onnx_fp32", "onnx_int8")
+        package, ("onnx_fp32", "onnx_int8", "openvino_bf16")
     )
 
 
@@ -54,7 +54,8 @@ def test_benchmark_times_every_backend_on_the_same_texts(
     )
     assert run.action == "new"
     combos = {(t.backend, t.batch_size) for t in run.timings}
-    assert combos == {(b, s) for b in ("torch", "onnx_fp32", "onnx_int8") for s in (1, 4)}
+    backends = ("torch", "onnx_fp32", "onnx_int8", "openvino_bf16")
+    assert combos == {(b, s) for b in backends for s in (1, 4)}
     for timing in run.timings:
         lat = timing.latency
         assert lat.n == quick_bench.iterations
@@ -69,7 +70,7 @@ def test_benchmark_times_every_backend_on_the_same_texts(
     assert report["device"]["torch_threads"] == 1
     assert report["device"]["cpu_count"] >= 1
     assert report["settings"]["texts_sha256"]
-    assert report["settings"]["backends"] == ["torch", "onnx_fp32", "onnx_int8"]
+    assert report["settings"]["backends"] == list(backends)
     # the key is bench_fp over the compared artifacts and the settings
     manifest = index.get(run.artifact_id).read_manifest()
     ids = [t.artifact_id for t in targets]

@@ -31,7 +31,7 @@ def test_data(dataset: Any) -> EvaluationData:
     )
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnx_fp32", "onnx_int8"])
+@pytest.mark.parametrize("backend", ["torch", "onnx_fp32", "onnx_int8", "openvino_bf16"])
 def test_scores_agree_with_seqeval_on_the_same_predictions(
     backend: str, models: dict[str, Path], package: Path, test_data: EvaluationData
 ) -> None:
@@ -67,11 +67,14 @@ def test_scores_agree_with_seqeval_on_the_same_predictions(
         assert all(e.end > e.start for e in doc.entities)
 
 
-def test_onnx_fp32_scores_like_the_checkpoint(
-    models: dict[str, Path], package: Path, test_data: EvaluationData
+@pytest.mark.parametrize("backend", ["onnx_fp32", "openvino_bf16"])
+def test_onnx_fp32_and_openvino_bf16_score_like_the_checkpoint(
+    backend: str, models: dict[str, Path], package: Path, test_data: EvaluationData
 ) -> None:
     torch_result = evaluate_documents(resolve_target(models["bert-small"]), test_data.documents)
-    onnx_result = evaluate_documents(resolve_target(package, "onnx_fp32"), test_data.documents)
+    onnx_target = resolve_target(package, backend)  # type: ignore[arg-type]
+    assert onnx_target.backend == backend
+    onnx_result = evaluate_documents(onnx_target, test_data.documents)
     assert [d.gold_tags for d in torch_result.documents] == [
         d.gold_tags for d in onnx_result.documents
     ]

@@ -14,7 +14,7 @@ from typing import Any
 from nerp_deploy.errors import DeployError, InputError, PackageError
 from nerp_deploy.package import OnnxPackage, Variant
 from nerp_deploy.predictor import DocumentPrediction, Predictor
-from nerp_deploy.runtime import ModelRunner, OpenVinoRunner, OrtRunner
+from nerp_deploy.runtime import ModelRunner, open_runner
 from nerp_deploy.windowing import WindowTokenizer
 from nerp_infra.documents import Entity
 from nerp_infra.model_files import InferenceSettings
@@ -69,12 +69,7 @@ class OnnxEngine:
         """
         package = OnnxPackage.open(package_dir)
         chosen: Variant = variant or package.default_variant
-        path = package.model_path(chosen)
-        runner: ModelRunner = (
-            OpenVinoRunner(path, threads=threads)
-            if chosen == "bf16"
-            else OrtRunner(path, threads=threads)
-        )
+        runner = open_runner(package.model_path(chosen), chosen, threads=threads)
         return cls(package, chosen, runner)
 
     @property

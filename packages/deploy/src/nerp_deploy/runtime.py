@@ -19,7 +19,14 @@ import onnxruntime as ort
 
 from nerp_deploy.errors import PackageError
 
-__all__ = ["OPENVINO_EXTRA", "ModelRunner", "OpenVinoRunner", "OrtRunner", "openvino_available"]
+__all__ = [
+    "OPENVINO_EXTRA",
+    "ModelRunner",
+    "OpenVinoRunner",
+    "OrtRunner",
+    "open_runner",
+    "openvino_available",
+]
 
 OPENVINO_EXTRA = "nerp-deploy[openvino]"
 """What to install for the bf16 variant; error messages name it."""
@@ -164,3 +171,10 @@ class OpenVinoRunner:
 def _port(port: Any) -> tuple[str, type[np.integer] | None]:
     dtype = port.get_element_type().to_dtype().type
     return port.get_any_name(), dtype if dtype in (np.int64, np.int32) else None
+
+
+def open_runner(path: Path, variant: str, *, threads: int | None = None) -> ModelRunner:
+    """The runner of a package variant's file: OpenVINO in bf16 for ``bf16``, else onnxruntime."""
+    if variant == "bf16":
+        return OpenVinoRunner(path, threads=threads, precision="bf16")
+    return OrtRunner(path, threads=threads)

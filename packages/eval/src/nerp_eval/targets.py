@@ -11,10 +11,10 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, get_args
 
 from nerp_deploy.errors import DeployError
-from nerp_deploy.package import VARIANT_FILES, OnnxPackage
+from nerp_deploy.package import VARIANT_FILES, OnnxPackage, Variant
 from nerp_eval.errors import EvalError
 from nerp_infra.artifacts import Manifest
 from nerp_infra.config import Backend
@@ -42,7 +42,12 @@ __getattr__ = deprecated_names(
 )
 
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
-_ONNX_VARIANT: dict[Backend, Literal["fp32", "int8"]] = {"onnx_fp32": "fp32", "onnx_int8": "int8"}
+_ONNX_VARIANT: dict[Backend, Variant] = {
+    "onnx_fp32": "fp32",
+    "onnx_int8": "int8",
+    "openvino_bf16": "bf16",
+}
+_BACKEND_OF: dict[Variant, Backend] = {v: b for b, v in _ONNX_VARIANT.items()}
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,7 @@ def _checkpoint_target(path: Path) -> InferenceTarget:
 
 def resolve_targets(path: str | Path, backends: tuple[Backend, ...] = ()) -> list[InferenceTarget]:
     """The targets a folder offers: a model artifact (or its ``model/`` folder) gives
-    ``torch``; an ONNX package gives ``onnx_fp32`` / ``onnx_int8``.
+    ``torch``; an ONNX package gives ``onnx_fp32`` / ``onnx_int8`` / ``openvino_bf16``.
 
     ``backends`` empty means the folder's natural choice: torch for a checkpoint, the
     package's default variant (int8 when present) for a package.
@@ -146,7 +151,7 @@ def resolve_targets(path: str | Path, backends: tuple[Backend, ...] = ()) -> lis
                 variant = OnnxPackage.open(path).default_variant
             except DeployError as exc:
                 raise EvalError(str(exc)) from exc
-            backends = ("onnx_int8",) if variant == "int8" else ("onnx_fp32",)
+            backends = (_BACKEND_OF[variant],)
         return _package_targets(path, backends)
     if not (path / CHECKPOINT_DIR).is_dir() and not (path / "config.json").is_file():
         raise EvalError(
@@ -187,7 +192,7 @@ def open_predictor(target: InferenceTarget, *, threads: int | None = None) -> Pr
     """A predictor for the target; ONNX sessions get ``threads`` intra-op threads (torch
     threads are set around the calls with :func:`torch_threads`)."""
     from nerp_deploy.predictor import Predictor
-    from nerp_deploy.runtime import OrtRunner
+    from nerp_deploy.runtime import open_runner
     from nerp_deploy.windowing import WindowTokenizer
 
     try:
@@ -196,7 +201,8 @@ def open_predictor(target: InferenceTarget, *, threads: int | None = None) -> Pr
 
             return torch_predictor(target.path, target.settings)
         package = OnnxPackage.open(target.path)
-        runner = OrtRunner(package.model_path(_ONNX_VARIANT[target.backend]), threads=threads)
+        variant = _ONNX_VARIANT[target.backend]
+        runner = open_runner(package.model_path(variant), variant, threads=threads)
         tokenizer = WindowTokenizer.from_file(package.tokenizer_path, package.settings)
         return Predictor(tokenizer, package.settings, runner)
     except DeployError as exc:

@@ -17,7 +17,12 @@ from nerp_eval.benchmark.timing import BatchTiming
 
 __all__ = ["latency_figure", "write_figure_html"]
 
-BACKEND_COLOURS = {"torch": "#ee4c2c", "onnx_fp32": "#4c72b0", "onnx_int8": "#55a868"}
+BACKEND_COLOURS = {
+    "torch": "#ee4c2c",
+    "onnx_fp32": "#4c72b0",
+    "onnx_int8": "#55a868",
+    "openvino_bf16": "#8172b2",
+}
 
 
 def latency_figure(timings: Sequence[BatchTiming], *, title: str = "Latency per batch") -> Any:

@@ -75,7 +75,8 @@ def evaluate(
         typer.Option(
             "--backend",
             "-b",
-            help="torch (checkpoint), onnx_fp32 or onnx_int8 (package); repeatable. "
+            help="torch (checkpoint), onnx_fp32, onnx_int8 or openvino_bf16 (package, the "
+            "last with nerp-deploy[openvino]); repeatable. "
             "Default: torch for a checkpoint, int8 (else fp32) for a package.",
         ),
     ] = None,

@@ -27,10 +27,12 @@ MetricName = Literal[
 ]
 """Entity-level (seqeval, strict BIO) averages that training reports and HPO can optimise."""
 
-Backend = Literal["torch", "onnx_fp32", "onnx_int8"]
-"""Inference backends that benchmarks and selection can time."""
+Backend = Literal["torch", "onnx_fp32", "onnx_int8", "openvino_bf16"]
+"""Inference backends that benchmarks and selection can time (``openvino_bf16``: the
+package's fp32 graph on OpenVINO in bf16, with ``nerp-deploy[openvino]`` installed)."""
 
 BACKENDS: tuple[Backend, ...] = ("torch", "onnx_fp32", "onnx_int8")
+"""What ``benchmark.backends`` times by default: the backends of every install."""
 
 
 class ConfigModel(BaseModel):
