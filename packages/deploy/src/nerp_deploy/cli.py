@@ -59,7 +59,7 @@ VariantOpt = Annotated[
     ),
 ]
 ThreadsOpt = Annotated[
-    int | None, typer.Option(min=1, help="onnxruntime threads (default: all cores).")
+    int | None, typer.Option(min=1, help="onnxruntime or OpenVINO threads (default: all cores).")
 ]
 
 
@@ -215,7 +215,9 @@ def serve(
     variant: VariantOpt = None,
     threads: Annotated[
         int | None,
-        typer.Option(min=1, help="onnxruntime threads per worker (default: cores / workers)."),
+        typer.Option(
+            min=1, help="onnxruntime or OpenVINO threads per worker (default: cores / workers)."
+        ),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Model rows per batch.")] = 16,
     max_text_chars: Annotated[int, typer.Option(min=1, help="Longest accepted text.")] = 100_000,

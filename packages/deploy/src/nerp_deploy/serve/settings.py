@@ -30,7 +30,9 @@ class ServeSettings(BaseModel):
         description="model variant; default int8 when the package has it "
         "(bf16: the fp32 graph on OpenVINO)",
     )
-    threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads")
+    threads: int | None = Field(
+        default=None, ge=1, description="onnxruntime intra-op (or OpenVINO) threads"
+    )
     batch_size: int = Field(default=16, ge=1, description="model rows (windows) per batch")
     max_text_chars: int = Field(default=100_000, ge=1, description="longest accepted text")
     max_batch_texts: int = Field(default=64, ge=1, description="most texts per batch request")
