@@ -106,7 +106,11 @@ INVALID: list[tuple[type[BaseModel], dict[str, Any], str]] = [
         {"tolerance_mode": "relative", "accuracy_tolerance": 1.5},
         "relative accuracy_tolerance",
     ),
-    (SelectionConfig, {"latency_backend": "tensorrt"}, "'torch', 'onnx_fp32', 'onnx_int8' or 'openvino_bf16'"),
+    (
+        SelectionConfig,
+        {"latency_backend": "tensorrt"},
+        "'torch', 'onnx_fp32', 'onnx_int8' or 'openvino_bf16'",
+    ),
     (BenchmarkConfig, {"backends": []}, "at least 1 item"),
     (BenchmarkConfig, {"backends": ["torch", "torch"]}, "backends listed twice: torch"),
     (BenchmarkConfig, {"batch_sizes": [1, 0]}, "batch sizes must be >= 1"),
