@@ -169,3 +169,20 @@ def test_cli_evaluate_prints_json_and_writes_the_artifact(
     bad = runner.invoke(app, ["evaluate", str(package), str(docs_file), "--output-root", str(root)])
     assert bad.exit_code == 1
     assert "no document has gold spans" in bad.output
+
+
+def test_a_variant_the_package_cannot_run_is_named_with_the_reason(
+    package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import nerp_deploy.package
+
+    copy = tmp_path / "package"
+    shutil.copytree(package, copy)
+    (copy / "model.int8.onnx").unlink()
+    with pytest.raises(EvalError, match=r"model\.int8\.onnx: variant 'int8' is not in this"):
+        resolve_targets(copy, ("onnx_int8",))
+    monkeypatch.setattr(nerp_deploy.package, "openvino_available", lambda: False)
+    with pytest.raises(EvalError, match=r"variant 'bf16' .*nerp-deploy\[openvino\]"):
+        resolve_targets(copy, ("openvino_bf16",))

@@ -97,11 +97,10 @@ def _package_targets(path: Path, backends: tuple[Backend, ...]) -> list[Inferenc
                 f"{path}: is an ONNX package; backend {backend!r} needs a PyTorch checkpoint "
                 "(pass the model artifact instead)"
             )
-        if variant not in package.variants:
-            raise EvalError(
-                f"{path}: the package has no {variant} model ({VARIANT_FILES[variant]}); "
-                f"it holds {', '.join(package.variants)}"
-            )
+        try:  # the package's own check: a missing file, or bf16 without OpenVINO
+            package.model_path(variant)
+        except DeployError as exc:
+            raise EvalError(str(exc)) from exc
         targets.append(
             InferenceTarget(
                 backend=backend,

@@ -33,7 +33,7 @@ from nerp_deploy.convert.synthetic import sample_texts as default_sample_texts
 from nerp_deploy.convert.synthetic import synthetic_documents
 from nerp_deploy.errors import PackageError
 from nerp_deploy.predictor import Predictor
-from nerp_deploy.runtime import OpenVinoRunner, OrtRunner, openvino_available
+from nerp_deploy.runtime import OrtRunner, open_runner, openvino_available
 from nerp_deploy.windowing import WindowTokenizer
 from nerp_infra.artifacts import (
     ArtifactHandle,
@@ -233,7 +233,7 @@ def _parity(
         int8 = Predictor(tokenizer, settings, OrtRunner(package_dir / ONNX_INT8_FILE))
     bf16 = None
     if openvino_available():  # the package offers the bf16 variant wherever OpenVINO is
-        bf16 = Predictor(tokenizer, settings, OpenVinoRunner(package_dir / ONNX_FP32_FILE))
+        bf16 = Predictor(tokenizer, settings, open_runner(package_dir / ONNX_FP32_FILE, "bf16"))
     first, reserve = list(texts[: parity.n_samples]), list(texts[parity.n_samples :])
 
     def more_texts(have: int) -> list[str]:
