@@ -13,7 +13,7 @@ import pytest
 from nerp_deploy import OnnxEngine, OnnxPackage, PackageError
 from nerp_deploy.convert import entity_f1
 from nerp_deploy.predictor import Predictor
-from nerp_deploy.runtime import OpenVinoRunner
+from nerp_deploy.runtime import OpenVinoRunner, OrtRunner, bf16_unsupported_reason
 from nerp_infra.documents import Document, Entity
 from nerp_infra.model_files import ONNX_INT8_FILE, TOKENIZER_FILE
 
@@ -153,7 +153,9 @@ def test_info_describes_model_labels_settings_and_lineage(
 
     info = engine_int8.info()
     assert info["model"]["variant"] == "int8"
-    assert info["model"]["variants"] == ["fp32", "int8", "bf16"]  # OpenVINO is in the test env
+    # OpenVINO is in the test env; bf16 is offered where the CPU does bf16 arithmetic
+    bf16 = ["bf16"] if bf16_unsupported_reason() is None else []
+    assert info["model"]["variants"] == ["fp32", "int8", *bf16]
     assert info["model"]["threads"] == 1
     assert info["labels"][0] == "O" and "B-NAME" in info["labels"]
     assert info["settings"]["max_length"] == 64 and info["settings"]["stride"] == 16
@@ -167,18 +169,46 @@ def test_default_variant_is_int8_and_fp32_can_be_chosen(package_dir: Path) -> No
     assert OnnxEngine.load(package_dir, variant="fp32").variant == "fp32"
 
 
-def test_bf16_runs_the_fp32_graph_on_openvino_with_the_entities_of_pytorch(
+def test_openvino_runner_gives_the_logits_of_onnxruntime_from_any_thread(
+    package_dir: Path, engine_fp32: OnnxEngine, documents: list[Document]
+) -> None:
+    # The runner itself runs on any CPU (bf16 is emulated where the CPU lacks it), so its
+    # inputs, outputs and per-thread infer requests are checked everywhere.
+    path = package_dir / "model.onnx"
+    runner = OpenVinoRunner(path, threads=1, precision="bf16")
+    tokenizer = engine_fp32.predictor.tokenizer
+    encoded = tokenizer.encode([doc.text for doc in documents[:2]])
+    batch = next(iter(tokenizer.batches(encoded, tokenizer.windows(encoded), 4)))
+    expected = OrtRunner(path, threads=1)(batch.input_ids, batch.attention_mask)
+    got = runner(batch.input_ids, batch.attention_mask)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    assert (got.argmax(-1) == expected.argmax(-1)).mean() >= 0.95
+    # one infer request per thread: concurrent callers get what a lone caller gets
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = list(pool.map(lambda _: runner(batch.input_ids, batch.attention_mask), "abcd"))
+    for logits in concurrent:
+        np.testing.assert_array_equal(logits, got)
+
+
+def test_bf16_runs_the_fp32_graph_on_openvino_where_the_cpu_does_bf16(
     package_dir: Path, reference: Predictor, documents: list[Document]
 ) -> None:
+    reason = bf16_unsupported_reason()
+    if reason is not None:  # no AMX/AVX512-BF16 here: the variant is refused, saying why
+        assert "no bf16 instructions" in reason
+        assert OnnxPackage.open(package_dir).variants == ("fp32", "int8")
+        with pytest.raises(PackageError, match=r"model\.onnx: variant 'bf16' cannot run here"):
+            OnnxEngine.load(package_dir, variant="bf16")
+        return
     engine = OnnxEngine.load(package_dir, variant="bf16", threads=1)
     assert isinstance(engine.runner, OpenVinoRunner)
+    assert OnnxPackage.open(package_dir).variants == ("fp32", "int8", "bf16")
     info = engine.info()
     assert (info["model"]["variant"], info["model"]["file"]) == ("bf16", "model.onnx")
     assert info["versions"]["openvino"] != "absent"
     texts = [doc.text for doc in documents]
     expected = reference.predict_batch(texts)
     assert entity_f1(engine.predict_batch(texts), expected) >= 0.98
-    # one infer request per thread: concurrent callers get what a lone caller gets
     with ThreadPoolExecutor(4) as pool:
         concurrent = list(pool.map(engine.predict, texts * 2))
     assert [_keys(e) for e in concurrent] == [_keys(e) for e in engine.predict_batch(texts * 2)]
@@ -187,14 +217,18 @@ def test_bf16_runs_the_fp32_graph_on_openvino_with_the_entities_of_pytorch(
 def test_bf16_without_openvino_names_the_extra_to_install(
     package_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import nerp_deploy.package
+    import nerp_deploy.runtime
 
-    monkeypatch.setattr(nerp_deploy.package, "openvino_available", lambda: False)
-    assert OnnxPackage.open(package_dir).variants == ("fp32", "int8")
-    with pytest.raises(
-        PackageError, match=r"model\.onnx: variant 'bf16' .*nerp-deploy\[openvino\]"
-    ):
-        OnnxEngine.load(package_dir, variant="bf16")
+    monkeypatch.setattr(nerp_deploy.runtime, "openvino_available", lambda: False)
+    bf16_unsupported_reason.cache_clear()
+    try:
+        assert OnnxPackage.open(package_dir).variants == ("fp32", "int8")
+        with pytest.raises(
+            PackageError, match=r"model\.onnx: variant 'bf16' .*nerp-deploy\[openvino\]"
+        ):
+            OnnxEngine.load(package_dir, variant="bf16")
+    finally:
+        bf16_unsupported_reason.cache_clear()
 
 
 def test_package_problems_name_the_file(package_dir: Path, tmp_path: Path) -> None:

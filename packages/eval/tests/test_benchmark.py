@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from nerp_deploy.runtime import bf16_unsupported_reason
 from nerp_eval.benchmark import LatencyStats, run_benchmark
 from nerp_eval.benchmark.texts import benchmark_texts
 from nerp_eval.errors import EvalError
@@ -16,6 +17,9 @@ from nerp_infra.artifacts import ArtifactIndex
 from nerp_infra.config import BenchmarkConfig, TrackingConfig
 from nerp_infra.fingerprints import bench_fp
 from nerp_infra.paths import OutputLayout
+
+# openvino_bf16 only where the CPU does bf16 (AMX, AVX512-BF16): elsewhere it is refused
+BF16 = ("openvino_bf16",) if bf16_unsupported_reason() is None else ()
 
 
 def test_latency_stats_are_numpy_percentiles_in_ms() -> None:
@@ -35,7 +39,7 @@ def test_latency_stats_are_numpy_percentiles_in_ms() -> None:
 @pytest.fixture
 def targets(models: dict[str, Path], package: Path) -> list[Any]:
     return resolve_targets(models["bert-small"]) + resolve_targets(
-        package, ("onnx_fp32", "onnx_int8", "openvino_bf16")
+        package, ("onnx_fp32", "onnx_int8", *BF16)
     )
 
 
@@ -54,7 +58,7 @@ def test_benchmark_times_every_backend_on_the_same_texts(
     )
     assert run.action == "new"
     combos = {(t.backend, t.batch_size) for t in run.timings}
-    backends = ("torch", "onnx_fp32", "onnx_int8", "openvino_bf16")
+    backends = ("torch", "onnx_fp32", "onnx_int8", *BF16)
     assert combos == {(b, s) for b in backends for s in (1, 4)}
     for timing in run.timings:
         lat = timing.latency

@@ -11,6 +11,7 @@ from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 from typer.testing import CliRunner
 
+from nerp_deploy.runtime import bf16_unsupported_reason
 from nerp_eval.errors import EvalError
 from nerp_eval.evaluation import EvaluationData, evaluate_documents, run_evaluation
 from nerp_eval.targets import resolve_target, resolve_targets
@@ -18,6 +19,10 @@ from nerp_infra.artifacts import ArtifactIndex
 from nerp_infra.config import TrackingConfig
 from nerp_infra.documents import Document, Span, write_documents
 from nerp_infra.paths import OutputLayout
+
+# openvino_bf16 runs where the CPU does bf16 (AMX, AVX512-BF16); elsewhere it is refused,
+# which test_a_variant_the_package_cannot_run_is_named_with_the_reason checks.
+BF16 = ["openvino_bf16"] if bf16_unsupported_reason() is None else []
 
 
 @pytest.fixture
@@ -31,7 +36,7 @@ def test_data(dataset: Any) -> EvaluationData:
     )
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnx_fp32", "onnx_int8", "openvino_bf16"])
+@pytest.mark.parametrize("backend", ["torch", "onnx_fp32", "onnx_int8", *BF16])
 def test_scores_agree_with_seqeval_on_the_same_predictions(
     backend: str, models: dict[str, Path], package: Path, test_data: EvaluationData
 ) -> None:
@@ -67,7 +72,7 @@ def test_scores_agree_with_seqeval_on_the_same_predictions(
         assert all(e.end > e.start for e in doc.entities)
 
 
-@pytest.mark.parametrize("backend", ["onnx_fp32", "openvino_bf16"])
+@pytest.mark.parametrize("backend", ["onnx_fp32", *BF16])
 def test_onnx_fp32_and_openvino_bf16_score_like_the_checkpoint(
     backend: str, models: dict[str, Path], package: Path, test_data: EvaluationData
 ) -> None:
@@ -176,13 +181,23 @@ def test_a_variant_the_package_cannot_run_is_named_with_the_reason(
 ) -> None:
     import shutil
 
-    import nerp_deploy.package
+    import nerp_deploy.runtime
 
     copy = tmp_path / "package"
     shutil.copytree(package, copy)
     (copy / "model.int8.onnx").unlink()
     with pytest.raises(EvalError, match=r"model\.int8\.onnx: variant 'int8' is not in this"):
         resolve_targets(copy, ("onnx_int8",))
-    monkeypatch.setattr(nerp_deploy.package, "openvino_available", lambda: False)
-    with pytest.raises(EvalError, match=r"variant 'bf16' .*nerp-deploy\[openvino\]"):
-        resolve_targets(copy, ("openvino_bf16",))
+    reason = bf16_unsupported_reason()
+    if reason is None:
+        assert [t.backend for t in resolve_targets(copy, ("openvino_bf16",))] == ["openvino_bf16"]
+    else:  # this CPU has no bf16 instructions: the reason says so
+        with pytest.raises(EvalError, match=r"variant 'bf16' cannot run here: this CPU has no"):
+            resolve_targets(copy, ("openvino_bf16",))
+    monkeypatch.setattr(nerp_deploy.runtime, "openvino_available", lambda: False)
+    bf16_unsupported_reason.cache_clear()
+    try:
+        with pytest.raises(EvalError, match=r"variant 'bf16' .*nerp-deploy\[openvino\]"):
+            resolve_targets(copy, ("openvino_bf16",))
+    finally:
+        bf16_unsupported_reason.cache_clear()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from nerp_deploy.errors import PackageError
-from nerp_deploy.runtime import OPENVINO_EXTRA, openvino_available
+from nerp_deploy.runtime import bf16_unsupported_reason
 from nerp_infra.artifacts import kinds
 from nerp_infra.artifacts.manifest import MANIFEST_NAME, Manifest, ManifestError, read_manifest
 from nerp_infra.artifacts.payloads import OnnxPackagePayload
@@ -104,12 +104,13 @@ class OnnxPackage:
 
     @property
     def variants(self) -> tuple[Variant, ...]:
-        """The model variants this package can run here, fp32 first (bf16 with OpenVINO)."""
+        """The model variants this package can run here, fp32 first (bf16 with OpenVINO on a
+        CPU with bf16 instructions)."""
         return tuple(
             v
             for v in VARIANTS
             if (self.directory / VARIANT_FILES[v]).is_file()
-            and (v != "bf16" or openvino_available())
+            and (v != "bf16" or bf16_unsupported_reason() is None)
         )
 
     @property
@@ -125,11 +126,8 @@ class OnnxPackage:
         if variant not in VARIANT_FILES:
             raise PackageError(f"variant {variant!r} is unknown; choose one of {list(VARIANTS)}")
         path = self.directory / VARIANT_FILES[variant]
-        if variant == "bf16" and path.is_file() and not openvino_available():
-            raise PackageError(
-                f"{path}: variant 'bf16' runs this graph on OpenVINO, which is not installed "
-                f"(pip install '{OPENVINO_EXTRA}')"
-            )
+        if variant == "bf16" and path.is_file() and (reason := bf16_unsupported_reason()):
+            raise PackageError(f"{path}: variant 'bf16' cannot run here: {reason}")
         if not path.is_file():
             raise PackageError(
                 f"{path}: variant {variant!r} is not in this package (it has "

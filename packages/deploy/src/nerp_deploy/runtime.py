@@ -1,14 +1,16 @@
 """Model runners for token-classification graphs, whatever inputs they declare.
 
 onnxruntime runs the fp32 and int8 graphs; OpenVINO runs the fp32 graph in bf16 on CPUs
-with AMX or AVX512-BF16 (the ``bf16`` variant): in one run of benchmarks/inference.py on
-60 DataTurks resumes it ran 3.46x the HF pipeline with 99.62 % of PyTorch's entities,
+with AMX or AVX512-BF16 (the ``bf16`` variant, offered only on such CPUs: elsewhere OpenVINO
+emulates bf16, 45x slower than fp32). On an AMX CPU, in one run of benchmarks/inference.py
+on 60 DataTurks resumes, it ran 3.46x the HF pipeline with 99.62 % of PyTorch's entities,
 where onnxruntime's dynamic int8 ran 2.07x with 98.05 % (deploy README). Both map
 ``(input_ids, attention_mask)`` to logits.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import threading
@@ -25,6 +27,7 @@ __all__ = [
     "ModelRunner",
     "OpenVinoRunner",
     "OrtRunner",
+    "bf16_unsupported_reason",
     "open_runner",
     "openvino_available",
 ]
@@ -43,8 +46,30 @@ class ModelRunner(Protocol):
 
 
 def openvino_available() -> bool:
-    """Whether the bf16 variant can run here (OpenVINO installed); imports nothing."""
+    """Whether OpenVINO is installed; imports nothing."""
     return importlib.util.find_spec("openvino") is not None
+
+
+@functools.cache
+def bf16_unsupported_reason() -> str | None:
+    """Why the bf16 variant cannot run here, or None when it can.
+
+    It needs OpenVINO and a CPU that does bf16 arithmetic (AMX or AVX512-BF16, which
+    OpenVINO reports as the ``BF16`` capability). Without them OpenVINO still compiles a
+    bf16 model but emulates it: 45x slower than fp32 in one measurement (8 windows of 256
+    tokens, MiniLM, 10.2 s against 0.23 s), so nerp does not offer the variant there.
+    """
+    if not openvino_available():
+        return f"it runs on OpenVINO, which is not installed (pip install '{OPENVINO_EXTRA}')"
+    import openvino as ov
+
+    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    if "BF16" not in capabilities:
+        return (
+            "this CPU has no bf16 instructions (AMX or AVX512-BF16; OpenVINO reports "
+            f"{', '.join(capabilities)}), where OpenVINO would emulate bf16 far slower than fp32"
+        )
+    return None
 
 
 _KNOWN_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})
@@ -128,9 +153,10 @@ class OpenVinoRunner:
     """The fp32 ONNX graph compiled by OpenVINO's CPU plugin at ``precision``.
 
     With ``bf16`` the plugin runs matrix products on AMX/AVX512-BF16 units (on CPUs
-    without them it falls back to fp32). OpenVINO reads the fused graph's onnxruntime
-    ops (Attention, SkipLayerNormalization, BiasGelu) itself. An infer request is not
-    thread-safe, so each calling thread gets its own from the one compiled model.
+    without them it emulates bf16, slowly: see ``bf16_unsupported_reason``). OpenVINO
+    reads the fused graph's onnxruntime ops (Attention, SkipLayerNormalization, BiasGelu)
+    itself. An infer request is not thread-safe, so each calling thread gets its own from
+    the one compiled model.
     """
 
     def __init__(self, path: Path, *, threads: int | None = None, precision: str = "bf16") -> None:

@@ -97,7 +97,7 @@ def _package_targets(path: Path, backends: tuple[Backend, ...]) -> list[Inferenc
                 f"{path}: is an ONNX package; backend {backend!r} needs a PyTorch checkpoint "
                 "(pass the model artifact instead)"
             )
-        try:  # the package's own check: a missing file, or bf16 without OpenVINO
+        try:  # the package's own check: a missing file, or bf16 where it cannot run
             package.model_path(variant)
         except DeployError as exc:
             raise EvalError(str(exc)) from exc

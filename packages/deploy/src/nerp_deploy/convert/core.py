@@ -33,7 +33,12 @@ from nerp_deploy.convert.synthetic import sample_texts as default_sample_texts
 from nerp_deploy.convert.synthetic import synthetic_documents
 from nerp_deploy.errors import PackageError
 from nerp_deploy.predictor import Predictor
-from nerp_deploy.runtime import OrtRunner, open_runner, openvino_available
+from nerp_deploy.runtime import (
+    OrtRunner,
+    bf16_unsupported_reason,
+    open_runner,
+    openvino_available,
+)
 from nerp_deploy.windowing import WindowTokenizer
 from nerp_infra.artifacts import (
     ArtifactHandle,
@@ -201,6 +206,8 @@ def _write_package(
         f"parity check on {len(texts)} texts",
         lambda: _parity(checkpoint, out, parity, texts, model=model),
     )
+    if steps.console is not None and openvino_available() and (why := bf16_unsupported_reason()):
+        steps.console.print(f"  no bf16 variant here: {escape(why)}", highlight=False)
     return report, fusion
 
 
@@ -232,7 +239,7 @@ def _parity(
     if (package_dir / ONNX_INT8_FILE).is_file():
         int8 = Predictor(tokenizer, settings, OrtRunner(package_dir / ONNX_INT8_FILE))
     bf16 = None
-    if openvino_available():  # the package offers the bf16 variant wherever OpenVINO is
+    if bf16_unsupported_reason() is None:  # the package offers bf16 wherever it can run
         bf16 = Predictor(tokenizer, settings, open_runner(package_dir / ONNX_FP32_FILE, "bf16"))
     first, reserve = list(texts[: parity.n_samples]), list(texts[parity.n_samples :])
 

@@ -76,7 +76,7 @@ def evaluate(
             "--backend",
             "-b",
             help="torch (checkpoint), onnx_fp32, onnx_int8 or openvino_bf16 (package, the "
-            "last with nerp-deploy[openvino]); repeatable. "
+            "last with nerp-deploy[openvino] on a CPU with bf16 instructions); repeatable. "
             "Default: torch for a checkpoint, int8 (else fp32) for a package.",
         ),
     ] = None,
