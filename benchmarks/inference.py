@@ -9,7 +9,8 @@ Same documents, same model, same window size and stride, all backends in one run
 (b)  nerp's OnnxEngine with the fp32 graph (transformer fusions applied);
 (c)  nerp's OnnxEngine with the int8 graph (dynamic, per-channel, QAttention);
 (d)  nerp's OnnxEngine, variant bf16: the fp32 graph compiled by OpenVINO in bf16
-     (AMX / AVX512-BF16), when OpenVINO is installed (``nerp-deploy[openvino]``).
+     (AMX / AVX512-BF16), when OpenVINO is installed (``nerp-deploy[openvino]``) and the
+     CPU does bf16 (elsewhere OpenVINO emulates it, far slower than fp32: no row).
 
 Documents: whole DataTurks resumes (``../shared/data/dataturks-resumes/resumes.jsonl`` next
 to the checkout) when present, else synthetic resumes of realistic length (sections added
@@ -77,7 +78,7 @@ from nerp_deploy.convert import (
     torch_predictor,
 )
 from nerp_deploy.package import Variant
-from nerp_deploy.runtime import openvino_available
+from nerp_deploy.runtime import bf16_unsupported_reason
 from nerp_deploy.windowing import WindowTokenizer
 from nerp_infra.documents import Entity, read_documents
 from nerp_infra.model_files import TOKENIZER_FILE
@@ -283,10 +284,8 @@ def main() -> int:
     ]
     variants: tuple[Variant, ...] = ("fp32", "int8", "bf16")
     for tag, variant in zip("bcd", variants, strict=True):
-        if variant == "bf16" and not openvino_available():
-            console.print(
-                "[yellow]OpenVINO is not installed: no bf16 row (nerp-deploy[openvino])[/]"
-            )
+        if variant == "bf16" and (why := bf16_unsupported_reason()):
+            console.print(f"[yellow]no bf16 row: {why}[/]")
             continue
         engine = OnnxEngine.load(package, variant=variant, threads=threads)
         runtime = "OpenVINO" if variant == "bf16" else "ONNX"

@@ -272,6 +272,25 @@ def test_tiny_model_applies_dropout_everywhere(tiny_tokenizer: PreTrainedTokeniz
     assert rates == {0.37}
 
 
+def test_tiny_model_attention_dropout_reaches_the_attention_modules(
+    tiny_tokenizer: PreTrainedTokenizerFast,
+) -> None:
+    # 0 on the attention weights is what lets PyTorch run its fused attention kernel, so
+    # the rate must reach the modules, not only the saved config.
+    model = build_model(
+        resolve_backbone("tiny"),
+        labels=LABELS,
+        tokenizer=tiny_tokenizer,
+        dropout=0.2,
+        attention_dropout=0.0,
+    )
+    assert model.config.attention_probs_dropout_prob == 0.0
+    attention = [m.dropout.p for m in model.modules() if hasattr(m, "attention_head_size")]
+    assert attention and set(attention) == {0.0}
+    rates = {module.p for module in model.modules() if isinstance(module, torch.nn.Dropout)}
+    assert rates == {0.0, 0.2}
+
+
 @pytest.mark.parametrize(("dropout", "differs"), [(0.3, True), (0.0, False)])
 def test_dropout_changes_training_forward_passes(
     tiny_tokenizer: PreTrainedTokenizerFast,

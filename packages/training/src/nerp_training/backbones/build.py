@@ -227,9 +227,8 @@ def build_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if spec.kind == "tiny":
-            model = _build_tiny(names, tokenizer, dropout, tiny or TinySettings(), max_length)
-            apply_dropout(model.config, dropout, attention_dropout)
-            return model
+            shape = tiny or TinySettings()
+            return _build_tiny(names, tokenizer, dropout, attention_dropout, shape, max_length)
         return _build_pretrained(spec, names, tokenizer, dropout, attention_dropout, max_length)
 
 
@@ -237,6 +236,7 @@ def _build_tiny(
     labels: list[str],
     tokenizer: PreTrainedTokenizerBase,
     dropout: float,
+    attention_dropout: float | None,
     shape: TinyShape,
     max_length: int,
 ) -> PreTrainedModel:
@@ -250,6 +250,8 @@ def _build_tiny(
         dropout=dropout,
         labels=labels,
     )
+    # before the modules are built: they read their dropout rates from the config once
+    apply_dropout(config, dropout, attention_dropout)
     model: PreTrainedModel = AutoModelForTokenClassification.from_config(config)
     return model
 
