@@ -55,7 +55,8 @@ VariantOpt = Annotated[
     str | None,
     typer.Option(
         help="fp32, int8, or bf16 (the fp32 graph on OpenVINO, nerp-deploy[openvino]; "
-        "fastest on CPUs with AMX) (default: int8 when the package has it)."
+        "only on CPUs with AMX or AVX512-BF16, fastest there) (default: int8 when the "
+        "package has it)."
     ),
 ]
 ThreadsOpt = Annotated[

@@ -63,7 +63,10 @@ def bf16_unsupported_reason() -> str | None:
         return f"it runs on OpenVINO, which is not installed (pip install '{OPENVINO_EXTRA}')"
     import openvino as ov
 
-    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    try:
+        capabilities = list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    except Exception as exc:  # OpenVINO raises RuntimeError subclasses per failure
+        return f"OpenVINO cannot read this CPU's capabilities ({exc})"
     if "BF16" not in capabilities:
         return (
             "this CPU has no bf16 instructions (AMX or AVX512-BF16; OpenVINO reports "

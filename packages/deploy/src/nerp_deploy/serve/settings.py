@@ -28,7 +28,7 @@ class ServeSettings(BaseModel):
     variant: Literal["fp32", "int8", "bf16"] | None = Field(
         default=None,
         description="model variant; default int8 when the package has it "
-        "(bf16: the fp32 graph on OpenVINO)",
+        "(bf16: the fp32 graph on OpenVINO, on CPUs with AMX or AVX512-BF16)",
     )
     threads: int | None = Field(
         default=None, ge=1, description="onnxruntime intra-op (or OpenVINO) threads"
