@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -167,6 +169,17 @@ def test_info_describes_model_labels_settings_and_lineage(
 def test_default_variant_is_int8_and_fp32_can_be_chosen(package_dir: Path) -> None:
     assert OnnxEngine.load(package_dir).variant == "int8"
     assert OnnxEngine.load(package_dir, variant="fp32").variant == "fp32"
+
+
+def test_loading_the_default_variant_does_not_import_openvino(package_dir: Path) -> None:
+    # Only bf16 needs OpenVINO; probing it would load its libraries into every worker.
+    code = (
+        "import sys; from nerp_deploy import OnnxEngine; "
+        f"engine = OnnxEngine.load({str(package_dir)!r}); engine.predict('Dana Nguyen'); "
+        "print(engine.variant, 'openvino' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["int8", "False"]
 
 
 def test_openvino_runner_gives_the_logits_of_onnxruntime_from_any_thread(

@@ -109,14 +109,21 @@ class OnnxPackage:
         return tuple(
             v
             for v in VARIANTS
-            if (self.directory / VARIANT_FILES[v]).is_file()
-            and (v != "bf16" or bf16_unsupported_reason() is None)
+            if self._has_file(v) and (v != "bf16" or bf16_unsupported_reason() is None)
         )
 
     @property
     def default_variant(self) -> Variant:
-        """int8 when present (the fast one, parity-checked), else fp32."""
-        return "int8" if "int8" in self.variants else "fp32"
+        """int8 when present (the fast one, parity-checked), else fp32.
+
+        Read from the files alone: asking whether bf16 can run imports OpenVINO and probes
+        the CPU (0.2 s and OpenVINO's libraries in every serving worker), which loading the
+        default variant does not need.
+        """
+        return "int8" if self._has_file("int8") else "fp32"
+
+    def _has_file(self, variant: Variant) -> bool:
+        return (self.directory / VARIANT_FILES[variant]).is_file()
 
     @property
     def tokenizer_path(self) -> Path:
