@@ -261,34 +261,31 @@ def test_tiny_model_shape_labels_and_config(
     assert logits.shape == (*batch["input_ids"].shape, len(LABELS))
 
 
-def test_tiny_model_applies_dropout_everywhere(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
-    model = build_model(
-        resolve_backbone("tiny"), labels=LABELS, tokenizer=tiny_tokenizer, dropout=0.37
-    )
-    assert model.config.hidden_dropout_prob == 0.37
-    assert model.config.attention_probs_dropout_prob == 0.37
-    assert model.config.classifier_dropout == 0.37
-    rates = {module.p for module in model.modules() if isinstance(module, torch.nn.Dropout)}
-    assert rates == {0.37}
-
-
-def test_tiny_model_attention_dropout_reaches_the_attention_modules(
+@pytest.mark.parametrize(
+    ("dropout", "attention_dropout", "attention"), [(0.37, None, 0.37), (0.2, 0.0, 0.0)]
+)
+def test_tiny_model_applies_dropout_everywhere(
     tiny_tokenizer: PreTrainedTokenizerFast,
+    dropout: float,
+    attention_dropout: float | None,
+    attention: float,
 ) -> None:
-    # 0 on the attention weights is what lets PyTorch run its fused attention kernel, so
-    # the rate must reach the modules, not only the saved config.
+    # attention_dropout 0 is what lets PyTorch run its fused attention kernel, so the rate
+    # must reach the modules, not only the saved config.
     model = build_model(
         resolve_backbone("tiny"),
         labels=LABELS,
         tokenizer=tiny_tokenizer,
-        dropout=0.2,
-        attention_dropout=0.0,
+        dropout=dropout,
+        attention_dropout=attention_dropout,
     )
-    assert model.config.attention_probs_dropout_prob == 0.0
-    attention = [m.dropout.p for m in model.modules() if hasattr(m, "attention_head_size")]
-    assert attention and set(attention) == {0.0}
+    assert model.config.hidden_dropout_prob == dropout
+    assert model.config.attention_probs_dropout_prob == attention
+    assert model.config.classifier_dropout == dropout
+    in_attention = [m.dropout.p for m in model.modules() if hasattr(m, "attention_head_size")]
+    assert in_attention and set(in_attention) == {attention}
     rates = {module.p for module in model.modules() if isinstance(module, torch.nn.Dropout)}
-    assert rates == {0.0, 0.2}
+    assert rates == {dropout, attention}
 
 
 @pytest.mark.parametrize(("dropout", "differs"), [(0.3, True), (0.0, False)])
