@@ -117,39 +117,79 @@ def test_the_stage_submits_the_job_and_records_the_model_it_made(
     assert workspace_db.is_file()  # the job's MLflow runs went to the workspace
 
 
-def test_best_selected_is_resolved_into_the_champions_settings(
-    tmp_path: Path, final_experiment: Load, environment: object
-) -> None:
+def _selection(root: Path, learning_rate: float, lineage: tuple[str, ...] = ()) -> str:
     decision = begin_artifact(
-        ArtifactIndex(tmp_path),
-        OutputLayout(tmp_path),
+        ArtifactIndex(root),
+        OutputLayout(root),
         kind="selection",
         stage="select",
         backbone=ANY_BACKBONE,
-        fingerprints={"select_fp": "cd" * 32},
+        fingerprints={"select_fp": f"{int(learning_rate * 1000):064x}"},
         run_mode="force_new",
+        lineage=lineage,
     )
     decision.handle.complete(
         extra={
             "champion": {
                 "backbone": "tiny",
-                "params": {"learning_rate": 0.002, "dropout": 0.2},
+                "params": {"learning_rate": learning_rate, "dropout": 0.2},
                 "trial_id": "run-7",
                 "study_artifact_id": None,
             }
         }
     )
+    return decision.handle.id
+
+
+def test_best_selected_is_resolved_into_the_named_selections_settings(
+    tmp_path: Path, final_experiment: Load, environment: object
+) -> None:
+    chosen = _selection(tmp_path, 0.002)
+    _selection(tmp_path, 0.005)  # newer, of another run: must not be the one taken
     config = final_experiment("final_training.source=best_selected")
     written = write_training_job(
-        config, tmp_path / "jobs", output_root=tmp_path, environment=environment
+        config,
+        tmp_path / "jobs",
+        index=ArtifactIndex(tmp_path),
+        selection_id=chosen,
+        environment=environment,
     )
     job = validate_job_yaml(written[JOB_KEY])
-    assert job.tags["nerp.lineage"] == decision.handle.id
+    assert job.tags["nerp.lineage"] == chosen
     resolved = load_experiment(written["config"])
     assert resolved.final_training.source == "scratch"
     assert resolved.train.learning_rate == 0.002
     assert resolved.train.dropout == 0.2
     assert resolved.model.backbone == "tiny"
+
+
+def test_train_run_alone_reads_its_experiments_selection_not_the_newest(
+    tmp_path: Path, final_experiment: Load
+) -> None:
+    """Two experiments share the root: ``nerp train`` (and the Azure ML job) of the first
+    take the selection descended from its dataset even though the other's is newer; with
+    none of its own it takes the newest and says so."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from nerp_infra.pipeline.runner import open_context
+    from nerp_training.final.stage import training_inputs
+
+    config = final_experiment("final_training.source=best_selected")
+    index, layout = ArtifactIndex(tmp_path), OutputLayout(tmp_path)
+    dataset = prepare_dataset(config.data, index=index, layout=layout, run_mode="force_new")
+    own = _selection(tmp_path, 0.002, lineage=(dataset.artifact_id,))
+    newest = _selection(tmp_path, 0.005)
+    said = StringIO()
+    ctx = open_context(config, output_root=tmp_path, console=Console(file=said), stage="train")
+    assert training_inputs(ctx) == (own, None)
+    assert said.getvalue() == ""
+
+    other = final_experiment("final_training.source=best_selected", "data.synthetic.seed=99")
+    ctx = open_context(other, output_root=tmp_path, console=Console(file=said), stage="train")
+    assert training_inputs(ctx) == (newest, None)
+    assert f"using the newest, {newest}" in said.getvalue()
 
 
 def test_jobs_that_cannot_run_remotely_are_refused(

@@ -22,10 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nerp_infra.artifacts import ArtifactIndex
-from nerp_infra.artifacts.kinds import DATASET_KIND, FINAL_TRAINING_STAGE, MODEL_KIND
+from nerp_infra.artifacts.kinds import (
+    DATASET_KIND,
+    FINAL_TRAINING_STAGE,
+    MODEL_KIND,
+)
 from nerp_infra.azureml import AzureJobSpecError
 from nerp_infra.config import ExperimentConfig
 from nerp_training.final.sources import plan_training
+from nerp_training.final.stage import training_inputs
 
 if TYPE_CHECKING:
     from nerp_infra.pipeline import StageContext, StageResult
@@ -47,12 +52,16 @@ OUTPUT_NAME = "artifacts"
 
 
 def job_experiment(
-    config: ExperimentConfig, index: ArtifactIndex | None = None
+    config: ExperimentConfig,
+    index: ArtifactIndex | None = None,
+    selection_id: str | None = None,
 ) -> tuple[ExperimentConfig, list[str]]:
     """The experiment the job runs, and the artifact ids its settings came from.
 
     ``best_selected`` becomes ``scratch`` with the champion's backbone and train settings
-    (``final_training.overrides`` already applied), read from ``index``.
+    (``final_training.overrides`` already applied), read from selection ``selection_id`` in
+    ``index`` (the stage passes the one this run or experiment made; see
+    :meth:`StageContext.input`).
     """
     source = config.final_training.source
     if source == "scratch":
@@ -68,7 +77,7 @@ def job_experiment(
             "final_training.source 'best_selected' needs the output root holding the "
             "selection artifact to build the job"
         )
-    plan = plan_training(config, source, index)
+    plan = plan_training(config, source, index, selection_id=selection_id)
     data = config.model_dump(mode="json")
     data["model"] = plan.model.model_dump(mode="json")
     data["train"] = plan.train.model_dump(mode="json")
@@ -151,24 +160,19 @@ def write_training_job(
     out_dir: Path,
     *,
     dataset_dir: Path | str | None = None,
-    output_root: Path | None = None,
+    index: ArtifactIndex | None = None,
+    selection_id: str | None = None,
     environment: Any = None,
     settings: Any = None,
 ) -> dict[str, Path]:
     """``--dry-run``: write the resolved experiment and ``final_training.yml`` into
     ``out_dir``, then load the YAML back with the SDK; returns the written paths.
 
-    ``output_root`` (default: ``paths`` for this platform) is where a ``best_selected``
-    champion is looked up.
+    A ``best_selected`` champion is read from selection ``selection_id`` in ``index``.
     """
     from nerp_infra.azureml import write_job_yamls, write_resolved_experiment
-    from nerp_infra.platform import detect_platform
 
-    index = None
-    if config.final_training.source == "best_selected":
-        root = output_root or config.paths.resolve_root(detect_platform())
-        index = ArtifactIndex(root)
-    resolved, lineage = job_experiment(config, index)
+    resolved, lineage = job_experiment(config, index, selection_id)
     out_dir = Path(out_dir)
     config_file = write_resolved_experiment(resolved, out_dir)
     job = build_training_job(
@@ -199,10 +203,11 @@ def run_training_job(ctx: StageContext, dataset_dir: Path | None = None) -> Stag
         found = ctx.input(DATASET_KIND)
         dataset_dir = found.path if found is not None else None
         dataset_fp = found.manifest.fingerprints.get("data_fp") if found is not None else None
+    selection_id, _ = training_inputs(ctx)
     if ctx.dry_run:
         out = ctx.job_dir or ctx.output_root / "azureml-jobs"
         written = write_training_job(
-            ctx.config, out, dataset_dir=dataset_dir, output_root=ctx.output_root
+            ctx.config, out, dataset_dir=dataset_dir, index=ctx.index, selection_id=selection_id
         )
         return StageResult(
             status="skipped",
@@ -227,8 +232,7 @@ def run_training_job(ctx: StageContext, dataset_dir: Path | None = None) -> Stag
         dataset = ensure_data_asset(
             ml_client, name=f"{ctx.config.name}-dataset", path=dataset_dir, data_fp=dataset_fp
         )
-    index = ctx.index if ctx.config.final_training.source == "best_selected" else None
-    resolved, lineage = job_experiment(ctx.config, index)
+    resolved, lineage = job_experiment(ctx.config, ctx.index, selection_id)
     out = ctx.job_dir or ctx.output_root / "azureml-jobs"
     config_file = write_resolved_experiment(resolved, out)
     job = build_training_job(

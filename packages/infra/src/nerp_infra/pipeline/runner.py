@@ -147,8 +147,10 @@ def open_context(
     dry_run: bool = False,
     job_dir: Path | None = None,
     progress: bool = True,
+    stage: str = "",
 ) -> StageContext:
-    """The context a stage (or a standalone stage command) runs in; under the ``nerp`` host,
+    """The context a stage (or a standalone stage command: ``stage`` names it, so its
+    inputs are checked against the stage's contract) runs in; under the ``nerp`` host,
     library messages from here on go to ``<root>/logs/`` (:func:`nerp_infra.console.log_to`)."""
     root = output_root or config.paths.resolve_root(detect_platform())
     root.mkdir(parents=True, exist_ok=True)
@@ -163,6 +165,7 @@ def open_context(
         dry_run=dry_run,
         job_dir=job_dir,
         progress=progress,
+        stage=stage,
     )
 
 

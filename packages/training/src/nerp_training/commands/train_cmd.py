@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from nerp_infra.artifacts.kinds import TRAIN_STAGE
 from nerp_infra.config import (
     DryRunOption,
     ExperimentArgument,
@@ -109,14 +110,23 @@ def train(
     if target == "azureml":
         _on_azureml(cfg, output_root, dataset, dry_run=dry_run, job_dir=job_dir, known=known)
         return
+    from nerp_infra.pipeline.runner import open_context
     from nerp_training.final import run_final_training
+    from nerp_training.final.stage import training_inputs
 
+    ctx = open_context(
+        cfg, output_root=output_root, console=err_console, progress=progress, stage=TRAIN_STAGE
+    )
     try:
+        selection_id, previous_id = training_inputs(ctx)
         outcome = run_final_training(
             cfg,
-            output_root=output_root,
+            output_root=ctx.output_root,
             progress=progress,
             dataset_dir=dataset,
+            selection_id=selection_id,
+            previous_model_id=previous_id,
+            index=ctx.index,
             console=err_console,
         )
     except known as exc:
@@ -153,6 +163,7 @@ def _on_azureml(
         dry_run=dry_run,
         job_dir=job_dir,
         console=err_console,
+        stage=TRAIN_STAGE,
     )
     failures: tuple[type[Exception], ...] = (AzureMLError, *known)
     try:

@@ -10,9 +10,26 @@ from nerp_infra.artifacts.kinds import (
 )
 from nerp_infra.pipeline import StageContext, StageResult
 
-__all__ = ["train_stage"]
+__all__ = ["train_stage", "training_inputs"]
 
 _STATUS = {"reuse": "reused", "resume": "resumed", "new": "done"}
+
+
+def training_inputs(ctx: StageContext) -> tuple[str | None, str | None]:
+    """The selection a ``best_selected`` source reads and the model a ``final_training``
+    source continues: this run's, else the experiment's, else the newest, said on the
+    console (``nerp train`` run alone resolves them the same way)."""
+    source = ctx.config.final_training.source
+    selection = ctx.input(SELECTION_KIND) if source == "best_selected" else None
+    previous = (
+        ctx.input(MODEL_KIND, artifact_stage=FINAL_TRAINING_STAGE)
+        if source == "final_training"
+        else None
+    )
+    return (
+        selection.id if selection is not None else None,
+        previous.id if previous is not None else None,
+    )
 
 
 def train_stage(ctx: StageContext) -> StageResult:
@@ -30,19 +47,13 @@ def train_stage(ctx: StageContext) -> StageResult:
 
     config = ctx.config
     dataset = ctx.upstream(DATASET_KIND)
-    source = config.final_training.source
-    selection = ctx.input(SELECTION_KIND) if source == "best_selected" else None
-    previous = (
-        ctx.input(MODEL_KIND, artifact_stage=FINAL_TRAINING_STAGE)
-        if source == "final_training"
-        else None
-    )
+    selection_id, previous_id = training_inputs(ctx)
     outcome = run_final_training(
         config,
         output_root=ctx.output_root,
         dataset_dir=dataset.path if dataset is not None else None,
-        selection_id=selection.id if selection is not None else None,
-        previous_model_id=previous.id if previous is not None else None,
+        selection_id=selection_id,
+        previous_model_id=previous_id,
         index=ctx.index,
         run_mode=ctx.run_mode(config.final_training.run_mode),
         progress=ctx.progress,
