@@ -29,6 +29,7 @@ from nerp_hpo.study import run_study
 from nerp_hpo.sweep_children import AZUREML_CHILD_ATTR
 from nerp_infra.artifacts import ArtifactIndex
 from nerp_infra.azureml import Workspace, WorkspaceSettings
+from nerp_infra.paths import OutputLayout
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning"),
@@ -60,6 +61,11 @@ def child_env(pycache: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(pycache)}
 
 
+def _root(root: Path, config: Any) -> dict[str, Any]:
+    """The output root's index and layout, as the stage's context passes them."""
+    return {"index": ArtifactIndex(root), "layout": OutputLayout(root, config.paths.layout)}
+
+
 def _child_result(client: LocalMLClient, child: str) -> dict[str, Any]:
     """What the child wrote, read from its own output folder (not from the record)."""
     folder = client.jobs.get(child).output_dirs["trial"]
@@ -76,7 +82,10 @@ def test_a_finished_sweep_is_recorded_as_a_local_study_with_its_children_as_tria
     root = tmp_path / "out"
     client = LocalMLClient(tmp_path / "ws", env=child_env)
     submitted = submit_sweep(
-        config, output_root=root, work_dir=tmp_path / "jobs", workspace=Workspace(SETTINGS, client)
+        config,
+        **_root(root, config),
+        work_dir=tmp_path / "jobs",
+        workspace=Workspace(SETTINGS, client),
     )
 
     assert submitted.status == "Completed"
@@ -138,7 +147,10 @@ def test_a_finished_sweep_is_recorded_as_a_local_study_with_its_children_as_tria
     # A rerun with the same settings reuses the study: no new sweep, and locally neither.
     jobs_before = len(client.jobs.jobs)
     again = submit_sweep(
-        config, output_root=root, work_dir=tmp_path / "jobs", workspace=Workspace(SETTINGS, client)
+        config,
+        **_root(root, config),
+        work_dir=tmp_path / "jobs",
+        workspace=Workspace(SETTINGS, client),
     )
     assert again.status == "reused" and again.name == submitted.name
     assert again.study.artifact_id == study.artifact_id
@@ -159,7 +171,7 @@ def test_a_sweep_whose_trials_all_failed_raises_and_records_nothing(
     with pytest.raises(HpoError) as caught:
         submit_sweep(
             config,
-            output_root=root,
+            **_root(root, config),
             work_dir=tmp_path / "jobs",
             workspace=Workspace(SETTINGS, client),
         )

@@ -32,7 +32,7 @@ from nerp_infra.azureml.errors import AzureJobError, AzureJobTimeout
 from nerp_infra.azureml.workspace import Workspace
 from nerp_infra.config import ExperimentConfig, RunMode
 from nerp_infra.paths import OutputLayout
-from nerp_training.data import PreparedDataset, prepare_dataset
+from nerp_training.data import PreparedDataset, load_dataset, prepare_dataset
 
 __all__ = ["SweepSubmission", "prepare_sweep_dataset", "submit_sweep", "write_sweep_dry_run"]
 
@@ -49,22 +49,31 @@ class SweepSubmission:
     study: StudyOutcome
 
 
-def prepare_sweep_dataset(config: ExperimentConfig, output_root: Path) -> PreparedDataset:
-    index = ArtifactIndex(output_root)
-    layout = OutputLayout(output_root, config.paths.layout)
+def prepare_sweep_dataset(
+    config: ExperimentConfig,
+    index: ArtifactIndex,
+    layout: OutputLayout,
+    dataset_dir: Path | None = None,
+) -> PreparedDataset:
+    """``dataset_dir`` (the dataset this run's ``data`` stage made), else the dataset of
+    ``config.data`` prepared into ``index`` (reused when it is already there)."""
+    if dataset_dir is not None:
+        return load_dataset(dataset_dir)
     return prepare_dataset(config.data, index=index, layout=layout, run_mode="reuse_if_exists")
 
 
 def write_sweep_dry_run(
     config: ExperimentConfig,
     *,
-    output_root: Path,
+    index: ArtifactIndex,
+    layout: OutputLayout,
     out_dir: Path,
+    dataset_dir: Path | None = None,
     budget: int | None = None,
     max_concurrent_trials: int = DEFAULT_MAX_CONCURRENT_TRIALS,
 ) -> dict[str, Path]:
     """The job YAML (validated with ``azure.ai.ml.load_job``) and its code folder."""
-    dataset = prepare_sweep_dataset(config, output_root)
+    dataset = prepare_sweep_dataset(config, index, layout, dataset_dir)
     return write_sweep_job(
         config,
         out_dir,
@@ -77,8 +86,10 @@ def write_sweep_dry_run(
 def submit_sweep(
     config: ExperimentConfig,
     *,
-    output_root: Path,
+    index: ArtifactIndex,
+    layout: OutputLayout,
     work_dir: Path,
+    dataset_dir: Path | None = None,
     budget: int | None = None,
     max_concurrent_trials: int = DEFAULT_MAX_CONCURRENT_TRIALS,
     workspace: Workspace | None = None,
@@ -104,9 +115,9 @@ def submit_sweep(
     )
 
     study_plan = sweep_study_plan(config)  # refuses what one sweep cannot be, before any upload
-    dataset = prepare_sweep_dataset(config, output_root)
+    dataset = prepare_sweep_dataset(config, index, layout, dataset_dir)
     if (run_mode or config.hpo.run_mode) != "force_new":
-        found = find_recorded_study(ArtifactIndex(output_root), study_plan, dataset)
+        found = find_recorded_study(index, study_plan, dataset)
         if found is not None:
             source = Payload.of(found.manifest, found.path).azureml_job or {}
             return SweepSubmission(
@@ -140,7 +151,8 @@ def submit_sweep(
         config,
         finished,
         client,
-        output_root=output_root,
+        index=index,
+        layout=layout,
         dataset=dataset,
         budget=job.limits.max_total_trials,
         trainer=trainer,

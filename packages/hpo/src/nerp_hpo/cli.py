@@ -20,6 +20,7 @@ from nerp_hpo.errors import HpoError, SearchSpaceError
 
 if TYPE_CHECKING:
     from nerp_hpo.status import StudyStatus
+from nerp_infra.artifacts.kinds import HPO_STAGE
 from nerp_infra.artifacts.payloads import StudyPayload
 from nerp_infra.config import (
     ConfigError,
@@ -146,13 +147,17 @@ def run(
     root = _root(config, output_root)
     if target == "azureml":
         from nerp_hpo.azure import submit_sweep, write_sweep_dry_run
+        from nerp_infra.pipeline.runner import open_context
 
+        ctx = open_context(config, output_root=root, console=console, stage=HPO_STAGE)
+        index, layout = ctx.index, ctx.layout
         if dry_run:
             folder = out or root / "azureml-jobs"
             written = _run(
                 lambda: write_sweep_dry_run(
                     config,
-                    output_root=root,
+                    index=index,
+                    layout=layout,
                     out_dir=folder,
                     budget=n_trials,
                     max_concurrent_trials=max_concurrent,
@@ -163,7 +168,8 @@ def run(
         submitted = _run(
             lambda: submit_sweep(
                 config,
-                output_root=root,
+                index=index,
+                layout=layout,
                 work_dir=root / "azureml-jobs",
                 budget=n_trials,
                 max_concurrent_trials=max_concurrent,
@@ -427,19 +433,17 @@ def trial(
     without a study.
     """
     from nerp_hpo.azure import prepare_sweep_dataset
-    from nerp_hpo.runs import HPO_STAGE
     from nerp_hpo.single_trial import evaluate_params
     from nerp_hpo.sweep import parse_param
+    from nerp_infra.pipeline.runner import open_context
     from nerp_infra.tracking import tracked_stage
-    from nerp_training.data import load_dataset
 
     config = load_experiment_or_exit(experiment)
     params = dict(_run(lambda: [parse_param(p) for p in param or []]))
     output = output.absolute()
+    scratch = open_context(config, output_root=output, console=console, stage=HPO_STAGE)
     data = _run(
-        lambda: (
-            load_dataset(dataset) if dataset is not None else prepare_sweep_dataset(config, output)
-        )
+        lambda: prepare_sweep_dataset(scratch.config, scratch.index, scratch.layout, dataset)
     )
     name = f"hpo-{config.hpo.study_name}-trial"
     with tracked_stage(config.tracking, output, stage=HPO_STAGE, name=name) as run_id:

@@ -13,10 +13,18 @@ __all__ = ["hpo_stage"]
 def hpo_stage(context: StageContext) -> StageResult:
     """Run (or reuse, or resume) every configured study; on Azure ML, the sweep job."""
     config = context.config
+    dataset = context.upstream(DATASET_KIND)  # run alone: prepared (reused) from config.data
+    dataset_dir = dataset.path if dataset is not None else None
     if context.target == "azureml":
         if context.dry_run:
             out = context.job_dir or context.output_root / "azureml-jobs"
-            written = write_sweep_dry_run(config, output_root=context.output_root, out_dir=out)
+            written = write_sweep_dry_run(
+                config,
+                index=context.index,
+                layout=context.layout,
+                out_dir=out,
+                dataset_dir=dataset_dir,
+            )
             return StageResult(
                 status="skipped",
                 summary=f"sweep job written to {written['hpo_sweep']}",
@@ -24,8 +32,10 @@ def hpo_stage(context: StageContext) -> StageResult:
             )
         submitted = submit_sweep(
             config,
-            output_root=context.output_root,
+            index=context.index,
+            layout=context.layout,
             work_dir=context.output_root / "azureml-jobs",
+            dataset_dir=dataset_dir,
             run_mode=context.run_mode(config.hpo.run_mode),
             console=context.console,
         )
@@ -52,7 +62,6 @@ def hpo_stage(context: StageContext) -> StageResult:
                 ),
             },
         )
-    dataset = context.upstream(DATASET_KIND)  # run alone: prepared (reused) from config.data
     outcomes = run_studies(
         config,
         output_root=context.output_root,
@@ -60,7 +69,7 @@ def hpo_stage(context: StageContext) -> StageResult:
         console=context.console,
         run_mode=context.run_mode(config.hpo.run_mode),
         index=context.index,
-        dataset_dir=dataset.path if dataset is not None else None,
+        dataset_dir=dataset_dir,
     )
     actions = {outcome.action for outcome in outcomes}
     status: StageStatus = (

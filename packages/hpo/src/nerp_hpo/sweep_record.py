@@ -118,7 +118,8 @@ def record_sweep(
     sweep_job: Any,
     ml_client: Any,
     *,
-    output_root: Path,
+    index: ArtifactIndex,
+    layout: OutputLayout,
     dataset: PreparedDataset,
     budget: int | None = None,
     trainer: Any = None,
@@ -130,9 +131,7 @@ def record_sweep(
     for the refit (tests).
     """
     console = console or Console(quiet=True)
-    root = Path(output_root).absolute()
-    index = ArtifactIndex(root)
-    layout = OutputLayout(root, config.paths.layout)
+    root = Path(index.root).absolute()
     plan = sweep_study_plan(config, budget=budget)
     sweep_name = str(sweep_job.name)
     with tempfile.TemporaryDirectory(prefix=".azureml-sweep-", dir=root) as tmp:
