@@ -18,6 +18,7 @@ from nerp_hpo.space import build_distributions
 from nerp_hpo.storage import default_storage_url
 from nerp_infra.artifacts import Manifest
 from nerp_infra.artifacts.kinds import STUDY_KIND
+from nerp_infra.artifacts.payloads import StudyPayload
 from nerp_infra.config import ExperimentConfig
 from nerp_infra.fingerprints import fingerprint
 from nerp_infra.paths import ANY_BACKBONE, backbone_component, slug
@@ -173,27 +174,27 @@ def study_output_root(config: ExperimentConfig, output_root: Path | None) -> Pat
 def outcome_from_manifest(
     manifest: Manifest, directory: Path, action: Action, *, storage_url: str | None = None
 ) -> StudyOutcome:
-    extra = dict(manifest.extra)
-    refit = extra.get("refit_checkpoint")
+    payload = StudyPayload.of(manifest, directory)
+    refit = payload.refit_checkpoint
     report = directory / REPORT_DIR
     return StudyOutcome(
         artifact_id=manifest.id,
         artifact_dir=directory,
-        study_name=str(extra.get("study_name", "")),
-        storage_url=storage_url or str(extra.get("storage_url", "")),
+        study_name=payload.study_name or "",
+        storage_url=storage_url or payload.storage_url or "",
         backbone=manifest.backbone,
         version=manifest.variant,
         action=action,
         status=manifest.status,
         best_value=manifest.metrics.get("best_value"),
-        best_trial=extra.get("best_trial"),
+        best_trial=payload.best_trial,
         n_complete=int(manifest.metrics.get("n_complete", 0)),
         n_pruned=int(manifest.metrics.get("n_pruned", 0)),
         n_failed=int(manifest.metrics.get("n_failed", 0)),
         refit_checkpoint=(directory / refit) if refit else None,
-        mlflow_parent_run_id=extra.get("mlflow_parent_run_id"),
+        mlflow_parent_run_id=payload.mlflow_parent_run_id,
         report_dir=report if report.is_dir() else None,
-        extra=extra,
+        extra=dict(manifest.extra),
     )
 
 
