@@ -22,11 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nerp_infra.artifacts import ArtifactIndex
-from nerp_infra.artifacts.kinds import (
-    DATASET_KIND,
-    FINAL_TRAINING_STAGE,
-    MODEL_KIND,
-)
+from nerp_infra.artifacts.kinds import DATASET_KIND, FINAL_TRAINING_STAGE, MODEL_KIND
 from nerp_infra.azureml import AzureJobSpecError
 from nerp_infra.config import ExperimentConfig
 from nerp_training.final.sources import plan_training
