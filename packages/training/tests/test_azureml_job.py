@@ -174,7 +174,7 @@ def test_train_run_alone_reads_its_experiments_selection_not_the_newest(
     from rich.console import Console
 
     from nerp_infra.pipeline.runner import open_context
-    from nerp_training.final.stage import training_inputs
+    from nerp_training.final.stage import previous_model_input, selection_input
 
     config = final_experiment("final_training.source=best_selected")
     index, layout = ArtifactIndex(tmp_path), OutputLayout(tmp_path)
@@ -183,12 +183,12 @@ def test_train_run_alone_reads_its_experiments_selection_not_the_newest(
     newest = _selection(tmp_path, 0.005)
     said = StringIO()
     ctx = open_context(config, output_root=tmp_path, console=Console(file=said), stage="train")
-    assert training_inputs(ctx) == (own, None)
+    assert (selection_input(ctx), previous_model_input(ctx)) == (own, None)
     assert said.getvalue() == ""
 
     other = final_experiment("final_training.source=best_selected", "data.synthetic.seed=99")
     ctx = open_context(other, output_root=tmp_path, console=Console(file=said), stage="train")
-    assert training_inputs(ctx) == (newest, None)
+    assert (selection_input(ctx), previous_model_input(ctx)) == (newest, None)
     assert f"using the newest, {newest}" in said.getvalue()
 
 

@@ -442,9 +442,7 @@ def trial(
     params = dict(_run(lambda: [parse_param(p) for p in param or []]))
     output = output.absolute()
     scratch = open_context(config, output_root=output, console=console, stage=HPO_STAGE)
-    data = _run(
-        lambda: prepare_sweep_dataset(scratch.config, scratch.index, scratch.layout, dataset)
-    )
+    data = _run(lambda: prepare_sweep_dataset(config, scratch.index, scratch.layout, dataset))
     name = f"hpo-{config.hpo.study_name}-trial"
     with tracked_stage(config.tracking, output, stage=HPO_STAGE, name=name) as run_id:
         result = _run(

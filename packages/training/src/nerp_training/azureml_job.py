@@ -26,7 +26,7 @@ from nerp_infra.artifacts.kinds import DATASET_KIND, FINAL_TRAINING_STAGE, MODEL
 from nerp_infra.azureml import AzureJobSpecError
 from nerp_infra.config import ExperimentConfig
 from nerp_training.final.sources import plan_training
-from nerp_training.final.stage import training_inputs
+from nerp_training.final.stage import selection_input
 
 if TYPE_CHECKING:
     from nerp_infra.pipeline import StageContext, StageResult
@@ -199,7 +199,7 @@ def run_training_job(ctx: StageContext, dataset_dir: Path | None = None) -> Stag
         found = ctx.input(DATASET_KIND)
         dataset_dir = found.path if found is not None else None
         dataset_fp = found.manifest.fingerprints.get("data_fp") if found is not None else None
-    selection_id, _ = training_inputs(ctx)
+    selection_id = selection_input(ctx)  # the job cannot continue an earlier model
     if ctx.dry_run:
         out = ctx.job_dir or ctx.output_root / "azureml-jobs"
         written = write_training_job(

@@ -112,20 +112,19 @@ def train(
         return
     from nerp_infra.pipeline.runner import open_context
     from nerp_training.final import run_final_training
-    from nerp_training.final.stage import training_inputs
+    from nerp_training.final.stage import previous_model_input, selection_input
 
     ctx = open_context(
         cfg, output_root=output_root, console=err_console, progress=progress, stage=TRAIN_STAGE
     )
     try:
-        selection_id, previous_id = training_inputs(ctx)
         outcome = run_final_training(
             cfg,
             output_root=ctx.output_root,
             progress=progress,
             dataset_dir=dataset,
-            selection_id=selection_id,
-            previous_model_id=previous_id,
+            selection_id=selection_input(ctx),
+            previous_model_id=previous_model_input(ctx),
             index=ctx.index,
             console=err_console,
         )

@@ -10,26 +10,28 @@ from nerp_infra.artifacts.kinds import (
 )
 from nerp_infra.pipeline import StageContext, StageResult
 
-__all__ = ["train_stage", "training_inputs"]
+__all__ = ["previous_model_input", "selection_input", "train_stage"]
 
 _STATUS = {"reuse": "reused", "resume": "resumed", "new": "done"}
 
 
-def training_inputs(ctx: StageContext) -> tuple[str | None, str | None]:
-    """The selection a ``best_selected`` source reads and the model a ``final_training``
-    source continues: this run's, else the experiment's, else the newest, said on the
-    console (``nerp train`` run alone resolves them the same way)."""
-    source = ctx.config.final_training.source
-    selection = ctx.input(SELECTION_KIND) if source == "best_selected" else None
-    previous = (
-        ctx.input(MODEL_KIND, artifact_stage=FINAL_TRAINING_STAGE)
-        if source == "final_training"
-        else None
-    )
-    return (
-        selection.id if selection is not None else None,
-        previous.id if previous is not None else None,
-    )
+def selection_input(ctx: StageContext) -> str | None:
+    """The selection a ``best_selected`` source reads: this run's, else the experiment's,
+    else the newest, said on the console (``nerp train`` run alone and the Azure ML job
+    resolve it the same way); None for other sources."""
+    if ctx.config.final_training.source != "best_selected":
+        return None
+    found = ctx.input(SELECTION_KIND)
+    return found.id if found is not None else None
+
+
+def previous_model_input(ctx: StageContext) -> str | None:
+    """The final model a ``final_training`` source continues, resolved like
+    :func:`selection_input`; None for other sources."""
+    if ctx.config.final_training.source != "final_training":
+        return None
+    found = ctx.input(MODEL_KIND, artifact_stage=FINAL_TRAINING_STAGE)
+    return found.id if found is not None else None
 
 
 def train_stage(ctx: StageContext) -> StageResult:
@@ -47,13 +49,12 @@ def train_stage(ctx: StageContext) -> StageResult:
 
     config = ctx.config
     dataset = ctx.upstream(DATASET_KIND)
-    selection_id, previous_id = training_inputs(ctx)
     outcome = run_final_training(
         config,
         output_root=ctx.output_root,
         dataset_dir=dataset.path if dataset is not None else None,
-        selection_id=selection_id,
-        previous_model_id=previous_id,
+        selection_id=selection_input(ctx),
+        previous_model_id=previous_model_input(ctx),
         index=ctx.index,
         run_mode=ctx.run_mode(config.final_training.run_mode),
         progress=ctx.progress,
