@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from nerp_infra.documents import Entity
 from nerp_infra.labels import propagate_repeats
+from nerp_infra.labels.repeats import _mentions
 
 TEXT = (
     "Engineer at Infosys, Bengaluru\n"
@@ -68,3 +74,17 @@ def _all(text: str, needle: str) -> list[int]:
         out.append(i)
         i = text.find(needle, i + 1)
     return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet="ab_ -é1\n", max_size=40),
+    needle=st.text(alphabet="ab_ -é1", min_size=1, max_size=4),
+)
+def test_mentions_are_the_word_edge_matches_of_the_regex_they_replace(
+    text: str, needle: str
+) -> None:
+    # Overlapping candidates ("aa" in "aaa"), underscores and non-ASCII letters (word
+    # characters to the regex) are where a hand-written search would drift from \w.
+    pattern = r"(?<!\w)" + re.escape(needle) + r"(?!\w)"
+    assert list(_mentions(text, needle)) == [m.start() for m in re.finditer(pattern, text)]

@@ -80,7 +80,7 @@ def viterbi_batch(
     so it may open with ``I-X`` (an entity crossing the window's left edge).
     """
     probs = _checked(probabilities, scheme)
-    n_windows, n_tokens, n_labels = probs.shape
+    n_windows, n_tokens, _ = probs.shape
     mask = (
         np.ones((n_windows, n_tokens), dtype=bool)
         if tagged is None
@@ -98,8 +98,6 @@ def viterbi_batch(
     )
     ids = probs.argmax(axis=-1)
     continued = _continued(scheme)
-    inside = np.flatnonzero(continued >= 0)
-    begins = continued[inside]
 
     # Tagged tokens moved to the front of each window, in order: the recursion then runs
     # over positions 0..k-1 of every window, padding after the last tagged token.
@@ -123,35 +121,71 @@ def viterbi_batch(
     chosen = ids.copy()
     todo = np.flatnonzero(broken)
     if todo.size:
-        log = np.log(np.maximum(probs[todo[:, None], order[todo]], _FLOOR))
-        live = steps[todo]
-        score = log[:, 0].copy()
-        score[~opens[todo][:, None] & (continued >= 0)[None, :]] = -np.inf
-        back = np.empty((todo.size, width, n_labels), dtype=np.int64)
-        identity = np.arange(n_labels)
-        line = np.arange(todo.size)
-        for step in range(1, width):
-            emit = log[:, step]
-            best = score.argmax(axis=1)
-            pointers = np.repeat(best[:, None], n_labels, axis=1)
-            new = score[line, best][:, None] + emit
-            from_begin = score[:, begins] >= score[:, inside]
-            new[:, inside] = (
-                np.where(from_begin, score[:, begins], score[:, inside]) + emit[:, inside]
-            )
-            pointers[:, inside] = np.where(from_begin, begins[None, :], inside[None, :])
-            keep = live[:, step]
-            back[:, step] = np.where(keep[:, None], pointers, identity[None, :])
-            score = np.where(keep[:, None], new, score)
-        path = np.empty((todo.size, width), dtype=np.int64)
-        path[:, -1] = score.argmax(axis=1)
-        for step in range(width - 1, 0, -1):
-            path[:, step - 1] = back[line, step, path[:, step]]
+        path = _best_paths(probs[todo[:, None], order[todo]], steps[todo], opens[todo], continued)
         for index, window in enumerate(todo):
             n = counts[window]
             chosen[window, order[window, :n]] = path[index, :n]
     confidences = np.minimum(1.0, np.take_along_axis(probs, chosen[..., None], axis=-1)[..., 0])
     return chosen, confidences
+
+
+def _best_paths(
+    probs: npt.NDArray[np.float64],
+    live: npt.NDArray[np.bool_],
+    opens: npt.NDArray[np.bool_],
+    continued: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """The recursion over ``(windows, steps, labels)``; ``live`` marks each row's real steps.
+
+    Labels are reordered so that every ``I-X`` and the ``B-X`` it continues sit in two
+    aligned slices (``[others, B..., I...]``): each step is then a handful of whole-array
+    operations on views instead of gathers by index, and the back-pointers are kept as
+    the step's best label plus one "came from B" flag per ``I-X``.
+    """
+    n_rows, width, n_labels = probs.shape
+    inside = np.flatnonzero(continued >= 0)
+    begins = continued[inside]
+    others = np.setdiff1d(np.arange(n_labels), np.concatenate([inside, begins]))
+    perm = np.concatenate([others, begins, inside])
+    k, b0 = inside.size, others.size
+    i0 = b0 + k
+    log = np.log(np.maximum(probs[:, :, perm], _FLOOR))
+    score = log[:, 0].copy()
+    score[~opens, i0:] = -np.inf
+    best = np.zeros((n_rows, width), dtype=np.int64)
+    from_begin = np.zeros((n_rows, width, k), dtype=bool)
+    line = np.arange(n_rows)
+    all_live: npt.NDArray[np.bool_] = live.all(axis=0)
+    for step in range(1, width):
+        emit = log[:, step]
+        top = score.argmax(axis=1)
+        new = emit + score[line, top][:, None]
+        begin_score, inside_score = score[:, b0:i0], score[:, i0:]
+        came = begin_score >= inside_score
+        new[:, i0:] = np.maximum(begin_score, inside_score) + emit[:, i0:]
+        best[:, step] = top
+        from_begin[:, step] = came
+        if not all_live[step]:
+            dead = ~live[:, step]
+            new[dead] = score[dead]
+        score = new
+    path = np.empty((n_rows, width), dtype=np.int64)
+    path[:, -1] = score.argmax(axis=1)
+    for step in range(width - 1, 0, -1):
+        current = path[:, step]
+        previous = best[:, step].copy()
+        in_inside = current >= i0
+        if in_inside.any():
+            rows = line[in_inside]
+            slot = current[in_inside] - i0
+            previous[in_inside] = np.where(
+                from_begin[rows, step, slot], b0 + slot, current[in_inside]
+            )
+        if not all_live[step]:
+            dead = ~live[:, step]
+            previous[dead] = current[dead]
+        path[:, step - 1] = previous
+    return perm[path]
 
 
 def viterbi_tags(
