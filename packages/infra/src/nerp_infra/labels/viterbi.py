@@ -155,7 +155,7 @@ def _best_paths(
     best = np.zeros((n_rows, width), dtype=np.int64)
     from_begin = np.zeros((n_rows, width, k), dtype=bool)
     line = np.arange(n_rows)
-    all_live: npt.NDArray[np.bool_] = live.all(axis=0)
+    all_live = np.all(live, axis=0).tolist()  # one Python bool per step
     for step in range(1, width):
         emit = log[:, step]
         top = score.argmax(axis=1)
