@@ -8,13 +8,14 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from nerp_deploy import OnnxEngine, OnnxPackage, PackageError
 from nerp_deploy.convert import entity_f1
-from nerp_deploy.predictor import Predictor
+from nerp_deploy.predictor import BATCH_TOKENS, Predictor
 from nerp_deploy.runtime import OpenVinoRunner, OrtRunner, bf16_unsupported_reason
 from nerp_infra.documents import Document, Entity
 from nerp_infra.model_files import ONNX_INT8_FILE, TOKENIZER_FILE
@@ -115,9 +116,33 @@ def test_batching_does_not_change_results(
 ) -> None:
     texts = [doc.text for doc in documents]
     one_by_one = [engine_int8.predict(t) for t in texts]
-    for batch_size in (1, 3, 64):
+    for batch_size in (1, 3, 64, None):
         batched = engine_int8.predict_batch(texts, batch_size=batch_size)
         assert [_keys(e) for e in batched] == [_keys(e) for e in one_by_one]
+
+
+def test_the_default_batch_is_a_token_budget_not_a_row_count(
+    engine_int8: OnnxEngine, documents: list[Document], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Short windows get more rows per call so the per-call cost is paid as often per token.
+    max_length = engine_int8.settings.max_length
+    assert engine_int8.batch_size == BATCH_TOKENS // max_length
+    tokenizer = engine_int8.predictor.tokenizer
+    rows: list[int] = []
+    real_batches = tokenizer.batches
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        for batch in real_batches(*args, **kwargs):
+            rows.append(len(batch.windows))
+            yield batch
+
+    monkeypatch.setattr(tokenizer, "batches", recording)
+    texts = [doc.text for doc in documents]
+    engine_int8.predict_batch(texts)
+    n_windows = len(tokenizer.windows(tokenizer.encode(texts)))
+    assert n_windows > 16  # more than the old fixed 16 rows, so the budget shows
+    assert sum(rows) == n_windows
+    assert max(rows) == min(n_windows, BATCH_TOKENS // max_length)
 
 
 def test_batches_are_length_sorted_and_padded_only_to_their_longest(

@@ -127,7 +127,10 @@ def predict(
     ] = None,
     variant: VariantOpt = None,
     threads: ThreadsOpt = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Model rows per batch.")] = 16,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="Model rows per call (default: 4,096 tokens' worth, 16 of 256)."),
+    ] = None,
     format: Annotated[
         str,
         typer.Option(
@@ -220,7 +223,10 @@ def serve(
             min=1, help="onnxruntime or OpenVINO threads per worker (default: cores / workers)."
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Model rows per batch.")] = 16,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="Model rows per call (default: 4,096 tokens' worth, 16 of 256)."),
+    ] = None,
     max_text_chars: Annotated[int, typer.Option(min=1, help="Longest accepted text.")] = 100_000,
     max_batch_texts: Annotated[
         int, typer.Option(min=1, help="Most texts per /predict/batch request.")

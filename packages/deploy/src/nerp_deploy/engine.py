@@ -77,6 +77,11 @@ class OnnxEngine:
         return self.package.settings
 
     @property
+    def batch_size(self) -> int:
+        """Model rows per call when ``predict_batch`` is given none."""
+        return self.predictor.default_batch_size
+
+    @property
     def labels(self) -> tuple[str, ...]:
         return self.package.settings.labels
 
@@ -85,18 +90,21 @@ class OnnxEngine:
         check_encodable(text, "text")
         return self.predictor.predict(text)
 
-    def predict_batch(self, texts: Sequence[str], batch_size: int = 16) -> list[list[Entity]]:
+    def predict_batch(
+        self, texts: Sequence[str], batch_size: int | None = None
+    ) -> list[list[Entity]]:
         """Entities of many texts; windows of all texts are length-sorted and batched together.
 
         ``batch_size`` counts model rows (windows), which bounds memory regardless of how
-        long the texts are.
+        long the texts are; by default ``BATCH_TOKENS`` (4,096) tokens' worth of windows
+        (16 rows of 256 tokens, 64 of 64).
         """
         for index, text in enumerate(texts):
             check_encodable(text, f"texts[{index}]")
         return self.predictor.predict_batch(texts, batch_size)
 
     def predict_documents(
-        self, texts: Sequence[str], batch_size: int = 16
+        self, texts: Sequence[str], batch_size: int | None = None
     ) -> list[DocumentPrediction]:
         """Like ``predict_batch`` but also returns per-token tags and confidences."""
         for index, text in enumerate(texts):

@@ -28,7 +28,15 @@ from nerp_infra.labels import (
 )
 from nerp_infra.model_files import InferenceSettings
 
-__all__ = ["DocumentPrediction", "LogitsFn", "Predictor", "softmax"]
+__all__ = ["BATCH_TOKENS", "DocumentPrediction", "LogitsFn", "Predictor", "softmax"]
+
+BATCH_TOKENS = 4096
+"""Tokens per model call when no ``batch_size`` is given: rows = ``BATCH_TOKENS // max_length``.
+
+A fixed row count would make a model of 64-token windows pay the per-call cost (the
+session run, one Viterbi step per token position) four times as often as one of 256 for
+the same text: with the 64-token tiny package, 64 rows per call served 8 clients ~10 %
+faster than 16. At 256 tokens it is the 16 rows that were the default before."""
 
 LogitsFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """``(input_ids [B, T], attention_mask [B, T]) -> logits [B, T, n_labels]``."""
@@ -62,6 +70,11 @@ class Predictor:
         self.scheme = LabelScheme.from_labels(settings.labels)
         self._logits_fn = logits_fn
 
+    @property
+    def default_batch_size(self) -> int:
+        """Rows per model call when none is asked for: ``BATCH_TOKENS`` worth of windows."""
+        return max(1, BATCH_TOKENS // self.settings.max_length)
+
     def run_batch(self, batch: WindowBatch) -> np.ndarray:
         """Logits of one padded batch, checked against the label count."""
         logits = np.asarray(self._logits_fn(batch.input_ids, batch.attention_mask))
@@ -74,9 +87,12 @@ class Predictor:
         return logits
 
     def predict_documents(
-        self, texts: Sequence[str], batch_size: int = 16
+        self, texts: Sequence[str], batch_size: int | None = None
     ) -> list[DocumentPrediction]:
-        """Full predictions (tokens and entities) for many texts, batched across texts."""
+        """Full predictions (tokens and entities) for many texts, batched across texts.
+
+        ``batch_size`` counts model rows (windows); default ``default_batch_size``.
+        """
         encoded = self.tokenizer.encode(texts)
         windows = self.tokenizer.windows(encoded)
         per_doc: list[list[WindowPrediction]] = [[] for _ in encoded]
@@ -91,7 +107,8 @@ class Predictor:
             for enc in encoded
         ]
         labels = np.array(self.scheme.labels, dtype=object)  # ids to tags in one indexing
-        for batch in self.tokenizer.batches(encoded, windows, batch_size):
+        rows = self.default_batch_size if batch_size is None else batch_size
+        for batch in self.tokenizer.batches(encoded, windows, rows):
             probs = softmax(self.run_batch(batch))
             start = batch.content_start
             width = max(window.size for window in batch.windows)
@@ -131,7 +148,9 @@ class Predictor:
             results.append(DocumentPrediction(enc, tokens, entities))
         return results
 
-    def predict_batch(self, texts: Sequence[str], batch_size: int = 16) -> list[list[Entity]]:
+    def predict_batch(
+        self, texts: Sequence[str], batch_size: int | None = None
+    ) -> list[list[Entity]]:
         return [doc.entities for doc in self.predict_documents(texts, batch_size)]
 
     def predict(self, text: str) -> list[Entity]:

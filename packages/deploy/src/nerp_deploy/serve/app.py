@@ -407,7 +407,7 @@ def create_app(settings: ServeSettings, *, engine: OnnxEngine | None = None) -> 
                 "enabled": batcher is not None,
                 "wait_ms": settings.micro_batch_wait_ms,
                 "max_texts": settings.micro_batch_max_texts,
-                "rows_per_model_call": settings.batch_size,
+                "rows_per_model_call": settings.batch_size or engine.batch_size,
                 **(batcher.stats.as_dict() if batcher is not None else {}),
             },
         }

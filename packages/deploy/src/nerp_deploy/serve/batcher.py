@@ -67,7 +67,7 @@ class MicroBatcher:
         *,
         max_texts: int = 16,
         max_wait_ms: float = 2.0,
-        batch_size: int = 16,
+        batch_size: int | None = None,
     ) -> None:
         if max_texts < 1:
             raise ValueError(f"max_texts must be >= 1, got {max_texts}")

@@ -33,7 +33,11 @@ class ServeSettings(BaseModel):
     threads: int | None = Field(
         default=None, ge=1, description="onnxruntime intra-op (or OpenVINO) threads"
     )
-    batch_size: int = Field(default=16, ge=1, description="model rows (windows) per batch")
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="model rows (windows) per call; default 4,096 tokens' worth (16 of 256)",
+    )
     max_text_chars: int = Field(default=100_000, ge=1, description="longest accepted text")
     max_batch_texts: int = Field(default=64, ge=1, description="most texts per batch request")
     max_file_bytes: int = Field(default=5_000_000, ge=1, description="largest accepted upload")
