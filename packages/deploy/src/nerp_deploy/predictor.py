@@ -35,8 +35,7 @@ BATCH_TOKENS = 4096
 
 A fixed row count would make a model of 64-token windows pay the per-call cost (the
 session run, one Viterbi step per token position) four times as often as one of 256 for
-the same text: with the 64-token tiny package, 64 rows per call served 8 clients ~10 %
-faster than 16. At 256 tokens it is the 16 rows that were the default before."""
+the same text. At 256 tokens it is the 16 rows that were the default before."""
 
 LogitsFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """``(input_ids [B, T], attention_mask [B, T]) -> logits [B, T, n_labels]``."""
