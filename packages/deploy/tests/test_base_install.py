@@ -13,8 +13,8 @@ from pathlib import Path
 
 BLOCKER = """
 import importlib.abc, sys
-BLOCKED = {"torch", "transformers", "onnx", "onnxscript", "fastapi", "uvicorn", "pypdf", "docx",
-           "mlflow", "azure"}
+BLOCKED = {"torch", "transformers", "onnx", "onnxscript", "fastapi", "uvicorn", "uvloop",
+           "httptools", "pypdf", "docx", "mlflow", "azure"}
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED:
