@@ -24,6 +24,7 @@ from nerp_hpo.trials import (
     SKIPPED_ATTR,
     WORKER_ATTR,
     count_trials,
+    fail_orphaned_trials,
     retry_trial,
     run_trials,
 )
@@ -160,6 +161,29 @@ def test_a_worker_killed_mid_trial_is_failed_retried_and_the_budget_is_exact(
     assert retries[0].state == TrialState.COMPLETE
     assert retries[0].params == trials[held].params  # the same configuration, run again
     assert retries[0].user_attrs[WORKER_ATTR].endswith(f":{resumed.pid}")
+
+
+def test_a_trial_killed_before_its_worker_claimed_it_is_failed_after_the_grace(
+    tmp_path: Path,
+) -> None:
+    # A process killed between Optuna creating the trial and the worker token's write
+    # leaves a RUNNING trial with no token and no heartbeat: a resumed pipeline waited
+    # for it forever (seen in the end-to-end test's kill -9).
+    study = _new_study(default_storage_url(tmp_path))
+    study.optimize(_objective, n_trials=1)
+    orphan = study.ask()  # RUNNING, never claimed
+    assert fail_orphaned_trials(study) == []  # young: its worker may be about to claim it
+    assert _states(study) == [TrialState.COMPLETE, TrialState.RUNNING]
+
+    time.sleep(0.05)
+    assert fail_orphaned_trials(study, unclaimed_grace_s=0.01) == [orphan.number]
+    trials = study.get_trials(deepcopy=False)
+    assert trials[orphan.number].state == TrialState.FAIL
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_OF_ATTR) == orphan.number]
+    assert retry.state == TrialState.WAITING
+
+    counts = run_trials(study, _objective, budget=2, wait_for_others=True)
+    assert counts.complete == 2  # the retry ran here; nothing left to wait for
 
 
 def test_a_frozen_worker_loses_its_trial_to_the_heartbeat(

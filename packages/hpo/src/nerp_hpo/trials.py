@@ -14,6 +14,8 @@ parameters (up to :data:`MAX_RETRIES` times):
 - on this host, at once: every trial records its worker's ``host:pid`` and a process
   that is gone cannot be working on it (this also covers journal storages, which have no
   heartbeat);
+- anywhere, after :data:`UNCLAIMED_GRACE_S`: a trial that never got a worker token (its
+  process was killed between Optuna creating it and the token's write);
 - anywhere, by Optuna's heartbeat on database storages: a trial whose worker stopped
   beating for the grace period is failed by the next process that asks for a trial.
 """
@@ -25,6 +27,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import optuna
 from optuna.exceptions import ExperimentalWarning
@@ -40,6 +43,7 @@ __all__ = [
     "MAX_RETRIES",
     "RETRY_OF_ATTR",
     "SKIPPED_ATTR",
+    "UNCLAIMED_GRACE_S",
     "WORKER_ATTR",
     "BudgetReached",
     "TrialCallback",
@@ -56,6 +60,8 @@ logger = logging.getLogger("nerp_hpo")
 
 WORKER_ATTR = "nerp_worker"
 """User attribute: ``host:pid`` of the process running the trial."""
+UNCLAIMED_GRACE_S = 60.0
+"""Seconds a RUNNING trial may stay without a worker token before it counts as orphaned."""
 SKIPPED_ATTR = "nerp_skipped"
 """User attribute of a trial that stood down because the budget was covered."""
 ERROR_ATTR = "nerp_error"
@@ -147,8 +153,24 @@ def retry_trial(
     return trial.number
 
 
-def fail_orphaned_trials(study: optuna.Study, *, retry: bool = True) -> list[int]:
-    """Fail RUNNING trials whose worker process (on this host) is gone; queue retries.
+def _unclaimed_for(trial: FrozenTrial, grace_s: float) -> bool:
+    """No worker token, and started more than ``grace_s`` ago.
+
+    A worker writes its token as the first thing its trial does, so a trial without one
+    after the grace period belongs to a process killed between Optuna creating the trial
+    and that write: no token to check and (on database storages) no heartbeat yet, so
+    nothing else would ever fail it, and a resumed run would wait for it forever.
+    """
+    if trial.user_attrs.get(WORKER_ATTR) is not None or trial.datetime_start is None:
+        return False
+    return (datetime.now() - trial.datetime_start).total_seconds() > grace_s
+
+
+def fail_orphaned_trials(
+    study: optuna.Study, *, retry: bool = True, unclaimed_grace_s: float = UNCLAIMED_GRACE_S
+) -> list[int]:
+    """Fail RUNNING trials whose worker process (on this host) is gone, or that no worker
+    claimed within ``unclaimed_grace_s``; queue retries.
 
     Returns the numbers of the trials failed here.
     """
@@ -156,7 +178,11 @@ def fail_orphaned_trials(study: optuna.Study, *, retry: bool = True) -> list[int
     failed: list[int] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         token = trial.user_attrs.get(WORKER_ATTR)
-        if not isinstance(token, str) or token == me or not owner_is_stale(token):
+        if _unclaimed_for(trial, unclaimed_grace_s):
+            why = f"no worker claimed it within {unclaimed_grace_s:g} s"
+        elif isinstance(token, str) and token != me and owner_is_stale(token):
+            why = f"its worker {token} is gone"
+        else:
             continue
         try:
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
@@ -165,7 +191,7 @@ def fail_orphaned_trials(study: optuna.Study, *, retry: bool = True) -> list[int
         frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
         if frozen.state != TrialState.FAIL:
             continue
-        logger.warning("trial %d: its worker %s is gone; marked it failed", trial.number, token)
+        logger.warning("trial %d: %s; marked it failed", trial.number, why)
         failed.append(trial.number)
         if retry:
             retry_trial(study, frozen)
@@ -173,8 +199,9 @@ def fail_orphaned_trials(study: optuna.Study, *, retry: bool = True) -> list[int
 
 
 def reap_stale_trials(study: optuna.Study) -> list[int]:
-    """Fail (and queue again) trials of dead workers: by process id here, by heartbeat
-    on database storages; returns the numbers failed by process id."""
+    """Fail (and queue again) trials of dead workers: by process id here, unclaimed ones
+    after :data:`UNCLAIMED_GRACE_S`, by heartbeat on database storages; returns the numbers
+    failed by process id or as unclaimed."""
     failed = fail_orphaned_trials(study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
