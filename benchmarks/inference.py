@@ -141,10 +141,14 @@ class Backend:
     many: Callable[[list[str]], list[list[Entity]]]
     precision: str
     latencies: list[float] = field(default_factory=list)
-    wall: float = 0.0
     cpu: float = 0.0
     pass_walls: list[float] = field(default_factory=list)
     entities: list[list[Entity]] = field(default_factory=list)
+
+    @property
+    def wall(self) -> float:
+        """Mean wall time of one throughput pass over the documents."""
+        return statistics.fmean(self.pass_walls)
 
 
 def window_flops(lengths: Sequence[int], config: object, n_labels: int) -> float:
@@ -330,8 +334,6 @@ def main() -> int:
                     backend.entities.extend(result)
                 backend.pass_walls[-1] += wall
                 backend.cpu += cpu / args.passes
-    for backend in backends:
-        backend.wall = statistics.fmean(backend.pass_walls)
 
     window_tokenizer = WindowTokenizer.from_file(checkpoint.model_dir / TOKENIZER_FILE, settings)
     encoded = window_tokenizer.encode(texts)
