@@ -15,6 +15,7 @@ nerp-deploy sources run in this environment) and every ratio is against it.
 
     uv run python benchmarks/serve_load.py PACKAGE --workers 2
     uv run python benchmarks/serve_load.py PACKAGE --modes on --clients 8 --seconds 30
+    uv run python benchmarks/serve_load.py --baseline DIR --modes on --variant int8 bf16
 
 Without PACKAGE a small model is trained and converted first (tiny BERT, seconds).
 
@@ -254,9 +255,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--variant",
+        nargs="+",
         choices=["fp32", "int8", "bf16"],
-        default=None,
-        help="model variant of this checkout's servers (the --baseline server keeps its default)",
+        default=[None],
+        help="model variant(s) of this checkout's servers, each served in turn in the same run "
+        "(default: the package's default; the --baseline server keeps its default)",
     )
     parser.add_argument("--micro-batch-wait-ms", type=float, default=None)
     parser.add_argument("--micro-batch-max-texts", type=int, default=None)
@@ -280,9 +283,10 @@ def main() -> int:
             stop_server(server)
     if args.baseline is not None and not (args.baseline / "packages" / "deploy").is_dir():
         raise SystemExit(f"--baseline {args.baseline}: not a nerp checkout (no packages/deploy)")
-    modes = (["before"] if args.baseline is not None else []) + list(args.modes)
-    rows: dict[tuple[str, int], tuple[float, float, float, int]] = {}
-    for mode in modes:
+    servers: list[tuple[str, str | None]] = [("before", None)] if args.baseline else []
+    servers += [(mode, variant) for variant in args.variant for mode in args.modes]
+    rows: dict[tuple[str, str | None, int], tuple[float, float, float, int]] = {}
+    for mode, variant in servers:
         extra: list[str] = []
         if mode != "before":
             extra = ["--micro-batch" if mode == "on" else "--no-micro-batch"]
@@ -290,15 +294,15 @@ def main() -> int:
                 extra += ["--micro-batch-wait-ms", str(args.micro_batch_wait_ms)]
             if args.micro_batch_max_texts is not None:
                 extra += ["--micro-batch-max-texts", str(args.micro_batch_max_texts)]
-            if args.variant is not None:
-                extra += ["--variant", args.variant]
+            if variant is not None:
+                extra += ["--variant", variant]
         baseline = args.baseline if mode == "before" else None
         server, url = start_server(package, args.workers, args.threads, extra, baseline)
         try:
             run_load(url, texts, 2, 2.0, args.batch)  # warm-up: sessions, thread pools, caches
             for clients in args.clients:
                 rate, latencies, errors = run_load(url, texts, clients, args.seconds, args.batch)
-                rows[mode, clients] = (
+                rows[mode, variant, clients] = (
                     rate,
                     percentile(latencies, 50) * 1000,
                     percentile(latencies, 99) * 1000,
@@ -314,19 +318,15 @@ def main() -> int:
     )
     for column in ("server", "clients", "requests/s", "p50 ms", "p99 ms", "errors"):
         table.add_column(column, justify="right")
-    reference = modes[0]
-    if len(modes) > 1:
-        table.add_column(f"× {reference} requests/s", justify="right")
-    variant = f", {args.variant}" if args.variant else ""
-    names = {
-        "before": f"before ({args.baseline})",
-        "off": f"micro-batching off{variant}",
-        "on": f"on{variant}",
-    }
-    for (mode, clients), (rate, p50, p99, errors) in rows.items():
-        cells = [names[mode], str(clients), f"{rate:.1f}", f"{p50:.1f}", f"{p99:.1f}", str(errors)]
-        if len(modes) > 1:
-            cells.append(f"{rate / rows[reference, clients][0]:.2f}")
+    reference = servers[0]
+    if len(servers) > 1:
+        table.add_column(f"× {reference[0]} requests/s", justify="right")
+    names = {"before": f"before ({args.baseline})", "off": "micro-batching off", "on": "on"}
+    for (mode, variant, clients), (rate, p50, p99, errors) in rows.items():
+        name = names[mode] + (f", {variant}" if variant else "")
+        cells = [name, str(clients), f"{rate:.1f}", f"{p50:.1f}", f"{p99:.1f}", str(errors)]
+        if len(servers) > 1:
+            cells.append(f"{rate / rows[(*reference, clients)][0]:.2f}")
         table.add_row(*cells)
     console.print(table)
     console.print(f"load average at end: {load_average()}")

@@ -16,7 +16,13 @@ import pytest
 from nerp_deploy import OnnxEngine, OnnxPackage, PackageError
 from nerp_deploy.convert import entity_f1
 from nerp_deploy.predictor import BATCH_TOKENS, Predictor
-from nerp_deploy.runtime import OpenVinoRunner, OrtRunner, bf16_unsupported_reason
+from nerp_deploy.runtime import (
+    OpenVinoRunner,
+    OrtRunner,
+    bf16_unsupported_reason,
+    shares_cores,
+    usable_cores,
+)
 from nerp_infra.documents import Document, Entity
 from nerp_infra.model_files import ONNX_INT8_FILE, TOKENIZER_FILE
 
@@ -226,6 +232,19 @@ def test_openvino_runner_gives_the_logits_of_onnxruntime_from_any_thread(
         concurrent = list(pool.map(lambda _: runner(batch.input_ids, batch.attention_mask), "abcd"))
     for logits in concurrent:
         np.testing.assert_array_equal(logits, got)
+
+
+def test_openvino_pins_threads_only_when_the_runner_has_every_core(package_dir: Path) -> None:
+    # Pinned, each `nerp serve` worker's model thread went to the same first core, so two
+    # workers of one thread each shared one core (bf16 served fewer requests than int8).
+    path = package_dir / "model.onnx"
+    cores = usable_cores()
+    whole = OpenVinoRunner(path, threads=None, precision="f32")
+    assert whole.compiled.get_property("ENABLE_CPU_PINNING") is True
+    share = OpenVinoRunner(path, threads=1, precision="f32")
+    assert share.compiled.get_property("ENABLE_CPU_PINNING") is (cores == 1)
+    assert shares_cores(1) is (cores > 1) and shares_cores(cores) is False
+    assert shares_cores(None) is False
 
 
 def test_bf16_runs_the_fp32_graph_on_openvino_where_the_cpu_does_bf16(
