@@ -232,6 +232,8 @@ def main() -> int:
         "--no-latency", action="store_true", help="skip the one-call-per-document pass"
     )
     args = parser.parse_args()
+    if args.passes < 1:
+        parser.error("--passes must be at least 1")
     threads = args.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     console.print(f"load average at start: {load_average()} ({os.cpu_count()} CPUs)")

@@ -23,6 +23,7 @@ from nerp_deploy.errors import DeployError, InputError
 from nerp_deploy.extract import extract_text
 from nerp_deploy.formats import OUTPUT_FORMATS, LabelStudioSettings, OutputFormat, PredictionWriter
 from nerp_deploy.package import VARIANTS, Variant
+from nerp_deploy.runtime import usable_cores
 from nerp_deploy.serve.settings import ServeSettings
 from nerp_infra.documents import DocumentError, iter_documents
 
@@ -265,7 +266,7 @@ def serve(
             "`nerp serve` needs the serve extra: pip install 'nerp-deploy[serve]'"
         ) from None
     if threads is None and workers > 1:
-        threads = max(1, (os.cpu_count() or 1) // workers)  # workers must not oversubscribe
+        threads = max(1, usable_cores() // workers)  # workers must not oversubscribe
     # Load the model and run it once here, before binding and before any worker starts:
     # a package that cannot serve (a truncated graph, a missing file) ends the command
     # with one line naming the file, instead of workers that crash and are restarted.
