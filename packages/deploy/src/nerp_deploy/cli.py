@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from nerp_deploy.engine import OnnxEngine
 from nerp_deploy.errors import DeployError, InputError
@@ -25,11 +23,11 @@ from nerp_deploy.formats import OUTPUT_FORMATS, LabelStudioSettings, OutputForma
 from nerp_deploy.package import VARIANTS, Variant
 from nerp_deploy.runtime import usable_cores
 from nerp_deploy.serve.settings import ServeSettings
+from nerp_infra.config.cli import fail
 from nerp_infra.documents import DocumentError, iter_documents
 
 __all__ = ["predict", "serve"]
 
-err = Console(stderr=True)
 
 _CONTENT_TYPES = {
     ".txt": "text/plain",
@@ -67,10 +65,7 @@ ThreadsOpt = Annotated[
 
 def _fail(message: str) -> typer.Exit:
     # One line however narrow the terminal: scripts and log scrapers read it whole.
-    err.print(
-        f"[red]error:[/] {escape(' '.join(message.split()))}", highlight=False, soft_wrap=True
-    )
-    return typer.Exit(1)
+    return fail(" ".join(message.split()))
 
 
 def _variant(value: str | None) -> Variant | None:
@@ -90,10 +85,9 @@ def _package_dir(package: str, tracking_uri: str | None) -> Path:
         return Path(package)
     if tracking_uri is None and not os.environ.get("MLFLOW_TRACKING_URI"):
         from nerp_infra.config import PathsConfig
-        from nerp_infra.platform import detect_platform
         from nerp_infra.tracking import DEFAULT_DB_NAME
 
-        database = PathsConfig().resolve_root(detect_platform()) / DEFAULT_DB_NAME
+        database = PathsConfig().resolve_root() / DEFAULT_DB_NAME
         if not database.is_file():
             raise DeployError(
                 f"{package}: no MLflow tracking database at {database}; pass --tracking-uri "

@@ -7,7 +7,6 @@ serves it without torch or transformers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from nerp_deploy.runtime import ModelRunner, open_runner
 from nerp_deploy.windowing import WindowTokenizer
 from nerp_infra.documents import Entity
 from nerp_infra.model_files import InferenceSettings
+from nerp_infra.plugins import installed_version
 from nerp_infra.text import unencodable_reason
 
 __all__ = ["SELF_TEST_TEXT", "OnnxEngine", "check_encodable"]
@@ -34,10 +34,7 @@ def check_encodable(text: str, field: str) -> None:
 
 
 def _version_of(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "absent"
+    return installed_version(name) or "absent"
 
 
 class OnnxEngine:

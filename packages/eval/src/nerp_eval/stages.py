@@ -16,7 +16,7 @@ from nerp_infra.artifacts import IndexedArtifact
 from nerp_infra.artifacts.kinds import DATASET_KIND
 from nerp_infra.config import Backend
 from nerp_infra.paths import backbone_component
-from nerp_infra.pipeline import StageContext, StageResult, StageStatus
+from nerp_infra.pipeline import StageContext, StageResult, action_status
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -36,12 +36,6 @@ __all__ = [
     "select_stage",
     "selection_run",
 ]
-
-
-def _status(action: str) -> StageStatus:
-    if action == "reuse":
-        return "reused"
-    return "resumed" if action == "resume" else "done"
 
 
 def selection_run(
@@ -94,7 +88,7 @@ def select_stage(ctx: StageContext) -> StageResult:
     result = selection_run(ctx, console=ctx.console if ctx.progress else None)
     decision = result.report["decision"]
     return StageResult(
-        status=_status(result.action),
+        status=action_status(result.action),
         artifact_ids=(result.artifact_id,),
         summary=f"champion {backbone_component(result.champion['backbone'])} ({decision['rule']})",
         details={
@@ -195,7 +189,7 @@ def evaluate_stage(ctx: StageContext) -> StageResult:
         )
         details[f"test F1 per type ({target.backend})"] = per_type
         details[f"evaluation ({target.backend})"] = str(run.artifact_dir)
-    statuses = {_status(r.action) for _, r in runs}
+    statuses = {action_status(r.action) for _, r in runs}
     return StageResult(
         status="reused" if statuses == {"reused"} else "done",
         artifact_ids=tuple(r.artifact_id for _, r in runs),
@@ -234,7 +228,7 @@ def benchmark_stage(ctx: StageContext) -> StageResult:
     if notes:
         details["benchmark skipped"] = "; ".join(notes)
     return StageResult(
-        status=_status(result.action),
+        status=action_status(result.action),
         artifact_ids=(result.artifact_id,),
         summary=f"p50 at batch {size}: {latency}",
         details=details,
@@ -256,7 +250,7 @@ def report_stage(ctx: StageContext) -> StageResult:
         title=f"nerp report: {ctx.config.name}",
     )
     return StageResult(
-        status=_status(result.action),
+        status=action_status(result.action),
         artifact_ids=(result.artifact_id,),
         summary=str(result.html),
         details={"report": str(result.html), "report (markdown)": str(result.markdown)},

@@ -31,8 +31,8 @@ from nerp_infra.config import (
     check_target,
     load_experiment_or_exit,
 )
+from nerp_infra.config.cli import exit_on
 from nerp_infra.console import log_to
-from nerp_infra.platform import detect_platform
 
 app = typer.Typer(
     name="hpo",
@@ -73,11 +73,8 @@ def _errors() -> Iterator[None]:
     from nerp_infra.azureml.errors import AzureMLError
     from nerp_training.data.records import DataError
 
-    try:
+    with exit_on(HpoError, SearchSpaceError, ConfigError, DataError, AzureMLError):
         yield
-    except (HpoError, SearchSpaceError, ConfigError, DataError, AzureMLError) as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
 
 
 def _run(func: Callable[[], T]) -> T:
@@ -86,7 +83,7 @@ def _run(func: Callable[[], T]) -> T:
 
 
 def _root(config: Any, output_root: Path | None) -> Path:
-    root = Path(output_root or config.paths.resolve_root(detect_platform())).absolute()
+    root = Path(output_root or config.paths.resolve_root()).absolute()
     log_to(root)  # library messages of this command go to <root>/logs/
     return root
 

@@ -22,7 +22,6 @@ from nerp_infra.artifacts.payloads import StudyPayload
 from nerp_infra.config import ExperimentConfig
 from nerp_infra.fingerprints import fingerprint
 from nerp_infra.paths import ANY_BACKBONE, backbone_component, slug
-from nerp_infra.platform import detect_platform
 
 __all__ = [
     "REPORT_DIR",
@@ -165,7 +164,7 @@ def plan_study(
 
 
 def study_output_root(config: ExperimentConfig, output_root: Path | None) -> Path:
-    root = output_root or config.paths.resolve_root(detect_platform())
+    root = output_root or config.paths.resolve_root()
     root = Path(root).absolute()
     root.mkdir(parents=True, exist_ok=True)
     return root

@@ -24,6 +24,7 @@ from nerp_hpo.objective import FoldTrainer
 from nerp_hpo.space import trial_model_config, trial_train_config
 from nerp_infra.config import ModelConfig, TrainConfig
 from nerp_infra.documents import Document
+from nerp_infra.files import atomic_write
 from nerp_infra.fingerprints import exec_fp
 from nerp_infra.model_files import CHECKPOINT_DIR, INFERENCE_FILE, TOKENIZER_FILE
 from nerp_training.final.refit_reuse import REFIT_RECORD, refit_spec_fp
@@ -138,9 +139,7 @@ def run_refit(
             "train_seconds": seconds,
             "global_step": int(getattr(result, "global_step", 0)),
         }
-        tmp = target / f".{REFIT_RECORD}.tmp"
-        tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, target / REFIT_RECORD)
+        atomic_write(target / REFIT_RECORD, json.dumps(record, indent=2, default=str) + "\n")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return RefitResult(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nerp_hpo.objective import CV_MEAN_ATTR, CV_STD_ATTR, EPOCHS_ATTR, FOLD_SCORES_ATTR
 from nerp_hpo.trials import ERROR_ATTR, RETRY_OF_ATTR, SKIPPED_ATTR, count_trials
+from nerp_infra.files import atomic_file, atomic_write
 
 __all__ = [
     "PLOTS",
@@ -119,24 +119,16 @@ def best_trial_summary(study: optuna.Study) -> dict[str, Any] | None:
     }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     params = sorted({key for row in rows for key in row if key.startswith("param.")})
     columns = [*_BASE_COLUMNS, *params]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_file(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         for row in rows:
             out = dict(row)
             out["fold_scores"] = json.dumps(row.get("fold_scores", []))
             writer.writerow({key: out.get(key) for key in columns})
-    os.replace(tmp, path)
 
 
 def _plot(study: optuna.Study, name: str) -> Any:
@@ -177,7 +169,7 @@ def write_study_report(
     rows = trial_rows(study)
     counts = count_trials(study)
     trials_json = directory / "trials.json"
-    _write_atomic(
+    atomic_write(
         trials_json,
         json.dumps(
             {
@@ -200,7 +192,7 @@ def write_study_report(
     trials_csv = directory / "trials.csv"
     _write_csv(trials_csv, rows)
     best_json = directory / "best_trial.json"
-    _write_atomic(best_json, json.dumps(best_trial_summary(study), indent=2, default=str) + "\n")
+    atomic_write(best_json, json.dumps(best_trial_summary(study), indent=2, default=str) + "\n")
     written: dict[str, Path] = {}
     skipped: dict[str, str] = {}
     for name in plots:

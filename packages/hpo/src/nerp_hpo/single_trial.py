@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from nerp_hpo.pruners import reporting_mode
 from nerp_hpo.runs import StudyTracker
 from nerp_hpo.space import BACKBONE_PARAM, build_distributions, max_epochs
 from nerp_infra.config import ExperimentConfig
+from nerp_infra.files import atomic_write
 from nerp_training.data import PreparedDataset
 
 __all__ = [
@@ -98,11 +98,7 @@ def trial_record(
 def write_trial_file(directory: Path, record: Mapping[str, Any]) -> Path:
     """Write ``directory/trial.json`` atomically (a cancelled job never leaves half a file)."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / TRIAL_FILE
-    tmp = directory / f".{TRIAL_FILE}.tmp"
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(directory / TRIAL_FILE, json.dumps(record, indent=2, default=str) + "\n")
 
 
 def _finite(value: Any) -> bool:

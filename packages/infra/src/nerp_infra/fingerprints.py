@@ -20,13 +20,12 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path, PurePath
 from typing import Any
 
 from pydantic import BaseModel
 
-from nerp_infra.plugins import installed_nerp_distributions
+from nerp_infra.plugins import installed_nerp_distributions, installed_version
 
 __all__ = [
     "FINGERPRINT_FORMAT",
@@ -211,11 +210,7 @@ def runtime_versions(extra_versions: Mapping[str, str] | None = None) -> dict[st
     transformers (``"absent"`` when not installed), read from metadata without importing.
     """
     found = dict(installed_nerp_distributions())
-    for name in TRACKED_LIBRARIES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "absent"
+    found.update({name: installed_version(name) or "absent" for name in TRACKED_LIBRARIES})
     if extra_versions:
         found.update({str(k): str(v) for k, v in extra_versions.items()})
     return dict(sorted(found.items()))

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, distributions, entry_points
+from importlib.metadata import (
+    EntryPoint,
+    PackageNotFoundError,
+    distributions,
+    entry_points,
+    version,
+)
 
 COMMANDS_GROUP = "nerp.commands"
 STAGES_GROUP = "nerp.stages"
@@ -75,6 +81,15 @@ def load_group(
                 )
             )
     return loaded, errors
+
+
+def installed_version(name: str) -> str | None:
+    """The installed version of distribution ``name`` read from its metadata (None when it
+    is not installed), so version reports never import the (heavy) library itself."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
 
 
 def installed_nerp_distributions() -> dict[str, str]:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from nerp_infra.config import ModelConfig, TrainConfig
 from nerp_infra.documents import Document, read_documents, write_documents
+from nerp_infra.files import atomic_write
 from nerp_training.trainer.device import TrainingError
 
 if TYPE_CHECKING:
@@ -172,9 +173,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         payload = asdict(result)
         payload["model_dir"] = None if result.model_dir is None else str(result.model_dir)
-        tmp = job.result.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-        os.replace(tmp, job.result)
+        atomic_write(job.result, json.dumps(payload, indent=1))
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():

@@ -21,22 +21,16 @@ from nerp_infra.config import (
     check_target,
     load_experiment_or_exit,
 )
+from nerp_infra.config.cli import fail
 
 if TYPE_CHECKING:
     from nerp_deploy.convert.core import ConversionResult
 
 __all__ = ["convert"]
 
-err = Console(stderr=True)
-
-
-def _error(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(code)
-
 
 def _missing_extra() -> typer.Exit:
-    return _error(
+    return fail(
         "`nerp convert` needs the convert extra (torch, transformers, onnx): "
         "pip install 'nerp-deploy[convert]'"
     )
@@ -48,9 +42,8 @@ def _azureml(
     """Build (and unless ``dry_run``, submit) the Azure ML conversion job; no torch needed."""
     from nerp_deploy.azureml_job import submit_conversion_job, write_conversion_job
     from nerp_infra.azureml import AzureMLError
-    from nerp_infra.platform import detect_platform
 
-    root = cfg.paths.resolve_root(detect_platform())
+    root = cfg.paths.resolve_root()
     out = job_dir or root / "azureml-jobs"
     try:
         if dry_run:
@@ -59,9 +52,9 @@ def _azureml(
             return
         finished, recorded = submit_conversion_job(cfg, checkpoint, out, output_root=root)
     except ImportError as exc:
-        raise _error(f"{exc}; Azure ML jobs need pip install 'nerp-deploy[azure]'") from None
+        raise fail(f"{exc}; Azure ML jobs need pip install 'nerp-deploy[azure]'") from None
     except AzureMLError as exc:
-        raise _error(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"Azure ML job {finished.name} completed: {finished.studio_url or ''}")
     for package in recorded:
         typer.echo(str(package.path))
@@ -134,7 +127,7 @@ def convert(
             texts = [doc.text for doc in read_documents(samples)][: conversion.parity.n_samples]
             if not texts:
                 raise DeployError(f"{samples}: holds no documents to use as parity samples")
-        root = cfg.paths.resolve_root(_platform())
+        root = cfg.paths.resolve_root()
         if out is not None:
             result = convert_checkpoint(
                 checkpoint,
@@ -156,8 +149,7 @@ def convert(
             )
         _track(cfg, result, root=root, console=console, into_root=out is None, champion=champion)
     except (DeployError, DocumentError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(exc) from None
     if result.report is not None:
         console.print(
             f"[green]parity passed:[/] {escape(result.report.summary())}", highlight=False
@@ -217,9 +209,3 @@ def _track(
         if champion:
             set_alias(version.name, version.version, CHAMPION_ALIAS)
             console.print(f"models:/{version.name}@{CHAMPION_ALIAS} -> version {version.version}")
-
-
-def _platform() -> str:
-    from nerp_infra.platform import detect_platform
-
-    return detect_platform()

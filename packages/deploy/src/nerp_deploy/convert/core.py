@@ -17,7 +17,6 @@ import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -64,6 +63,7 @@ from nerp_infra.paths import (
     backbone_component,
     fingerprint_key,
 )
+from nerp_infra.plugins import installed_version
 
 __all__ = [
     "CONVERT_STAGE",
@@ -100,10 +100,7 @@ class ConversionResult:
 
 
 def _version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "absent"
+    return installed_version(name) or "absent"
 
 
 def _parity_config(parity: ParityConfig | Mapping[str, Any] | None) -> ParityConfig:

@@ -31,7 +31,6 @@ __getattr__ = deprecated_names(
     },
 )
 
-_STATUS = {"reuse": "reused", "resume": "resumed", "new": "done"}
 _PARITY_SPLITS = ("validation.jsonl", "test.jsonl")
 
 
@@ -58,7 +57,7 @@ def _held_out_texts(ctx: StageContext, model_id: str) -> list[str] | None:
 
 def convert_stage(ctx: StageContext) -> StageResult:
     """ONNX fp32 + int8 with the parity gate, or the Azure ML job on ``--target azureml``."""
-    from nerp_infra.pipeline import StageResult
+    from nerp_infra.pipeline import StageResult, action_status
 
     model = ctx.input(kinds.MODEL_KIND, artifact_stage=kinds.FINAL_TRAINING_STAGE)
     if model is None:
@@ -96,7 +95,7 @@ def convert_stage(ctx: StageContext) -> StageResult:
             f1 = float(metrics[f"parity_{name}_entity_f1"])
             summary += f", {name} entity F1 vs PyTorch {f1:.4f}"
     return StageResult(
-        status=_STATUS[result.action],  # type: ignore[arg-type]
+        status=action_status(result.action),
         artifact_ids=(result.manifest.id,),
         summary=summary,
         details=details,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Request, UploadFile
@@ -41,6 +40,7 @@ from nerp_deploy.serve.batcher import MicroBatcher
 from nerp_deploy.serve.page import demo_html
 from nerp_deploy.serve.settings import ServeSettings
 from nerp_infra.documents import Entity
+from nerp_infra.plugins import installed_version
 from nerp_infra.text import unencodable_reason
 
 __all__ = ["app_from_env", "create_app"]
@@ -270,10 +270,7 @@ def _field_name(loc: tuple[Any, ...]) -> str | None:
 
 
 def _version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "absent"
+    return installed_version(name) or "absent"
 
 
 def create_app(settings: ServeSettings, *, engine: OnnxEngine | None = None) -> FastAPI:

@@ -14,7 +14,6 @@ import os
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from nerp_infra.config import BenchmarkConfig, NamingConfig, TrackingConfig
 from nerp_infra.deprecation import deprecated_names
 from nerp_infra.fingerprints import bench_fp
 from nerp_infra.paths import ANY_BACKBONE, OutputLayout
+from nerp_infra.plugins import installed_version
 
 __all__ = [
     "BENCHMARK_FILE",
@@ -55,10 +55,7 @@ CHART_FILE = "latency.html"
 
 
 def _version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "absent"
+    return installed_version(name) or "absent"
 
 
 def _cpu_model() -> str:

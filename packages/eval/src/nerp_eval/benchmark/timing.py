@@ -69,13 +69,7 @@ class BatchTiming:
     throughput_texts_per_s: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "backend": self.backend,
-            "batch_size": self.batch_size,
-            "latency": asdict(self.latency),
-            "tokenization": asdict(self.tokenization),
-            "throughput_texts_per_s": self.throughput_texts_per_s,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BatchTiming:

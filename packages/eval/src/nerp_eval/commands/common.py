@@ -13,6 +13,7 @@ from rich.console import Console
 from nerp_eval.errors import EvalError
 from nerp_infra.artifacts import ArtifactIndexError, ManifestError
 from nerp_infra.config import ExperimentConfig, load_experiment_or_exit
+from nerp_infra.config.cli import exit_on
 from nerp_infra.pipeline import StageContext
 from nerp_infra.pipeline.runner import open_context
 
@@ -59,11 +60,6 @@ def open_stage_context(
 @contextmanager
 def failures() -> Iterator[None]:
     """Turn nerp's own errors into ``error: …`` on stderr and exit status 1."""
-    try:
+    # DeployError, DataError, DocumentError are ValueErrors
+    with exit_on(EvalError, ManifestError, ArtifactIndexError, FileNotFoundError, ValueError):
         yield
-    except (EvalError, ManifestError, ArtifactIndexError, FileNotFoundError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except ValueError as exc:  # DeployError, DataError, DocumentError are ValueErrors
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from seqeval.scheme import IOB2, Entities
@@ -58,14 +58,7 @@ class EntityError:
     predicted_type: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "doc_id": self.doc_id,
-            "gold": self.gold,
-            "predicted": self.predicted,
-            "gold_type": self.gold_type,
-            "predicted_type": self.predicted_type,
-        }
+        return asdict(self)
 
 
 @dataclass

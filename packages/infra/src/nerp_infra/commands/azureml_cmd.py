@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from nerp_infra.config.cli import fail
 from nerp_infra.paths import OutputLayout, resolve_output_root
 
 app = typer.Typer(no_args_is_help=True)
@@ -22,11 +22,6 @@ app = typer.Typer(no_args_is_help=True)
 @app.callback()
 def azureml() -> None:
     """Azure ML jobs: bring a finished job's artifacts home."""
-
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=1)
 
 
 def _output_names(job: Any, chosen: list[str] | None) -> list[str]:
@@ -84,9 +79,9 @@ def record(
             )
         ]
     except ImportError as exc:
-        raise _fail(f"{exc}; pip install 'nerp-infra[azure]'") from None
+        raise fail(f"{exc}; pip install 'nerp-infra[azure]'") from None
     except AzureMLError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     for item in recorded:
         typer.echo(f"recorded {item.manifest.kind} {item.id}: {item.path}")
     if not recorded:

@@ -17,6 +17,7 @@ from nerp_infra.backup import (
     FileState,
     default_backup_root,
 )
+from nerp_infra.config.cli import fail
 from nerp_infra.paths import resolve_output_root
 
 app = typer.Typer(
@@ -62,16 +63,11 @@ _STATE_STYLE = {
 }
 
 
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=1)
-
-
 def _store(root: Path | None, backup_root: Path | None) -> BackupStore:
     local_root = root if root is not None else resolve_output_root(Path("outputs"))
     chosen = backup_root or default_backup_root()
     if chosen is None:
-        raise _fail(
+        raise fail(
             "this platform has no default backup folder (only Colab and Kaggle do); "
             "pass --backup-root DIR or set NERP_BACKUP_ROOT"
         )
@@ -147,10 +143,10 @@ def push(
     chosen = _resolve(paths, store)
     try:
         if chosen is None and not store.load_manifest().tracked:
-            raise _fail("nothing is tracked yet: name the files or folders to back up")
+            raise fail("nothing is tracked yet: name the files or folders to back up")
         report = store.push(chosen)
     except BackupError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     _print_report(report, store)
     if report.missing:
         raise typer.Exit(code=1)
@@ -182,7 +178,7 @@ def pull(
     try:
         report = store.pull(_resolve(paths, store), force=force, reindex=reindex)
     except BackupError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     _print_report(report, store)
     if report.missing or report.index_errors:
         raise typer.Exit(code=1)
@@ -199,7 +195,7 @@ def status(
     try:
         entries = store.status(_resolve(paths, store))
     except BackupError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     console = Console()
     table = Table(title=f"nerp backup status: {store.local_root} ↔ {store.backup_root}")
     table.add_column("path")

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import platform as _platform
 import sys
-from importlib.metadata import PackageNotFoundError, version
 
 from rich.console import Console
 from rich.table import Table
 
 from nerp_infra.platform import detect_platform
-from nerp_infra.plugins import DOCTOR_GROUP, installed_nerp_distributions, load_group
+from nerp_infra.plugins import (
+    DOCTOR_GROUP,
+    installed_nerp_distributions,
+    installed_version,
+    load_group,
+)
 
 KEY_LIBRARIES = (
     "torch",
@@ -28,13 +32,7 @@ KEY_LIBRARIES = (
 
 def library_versions() -> dict[str, str | None]:
     """Versions from installed metadata, without importing the (heavy) libraries."""
-    found: dict[str, str | None] = {}
-    for name in KEY_LIBRARIES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
-    return found
+    return {name: installed_version(name) for name in KEY_LIBRARIES}
 
 
 def doctor() -> None:

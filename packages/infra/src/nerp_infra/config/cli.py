@@ -8,11 +8,14 @@ Usage in a command of any nerp distribution::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 
 from nerp_infra.config.errors import ConfigError
 from nerp_infra.config.experiment import ExperimentConfig
@@ -24,6 +27,8 @@ __all__ = [
     "SetOption",
     "TargetOption",
     "check_target",
+    "exit_on",
+    "fail",
     "load_experiment_or_exit",
 ]
 
@@ -59,6 +64,24 @@ SetOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def fail(message: object, code: int = 1) -> typer.Exit:
+    """Print ``error: <message>`` on stderr and return the exit to raise: a known failure
+    is one readable line (tracebacks are for bugs). One line however narrow the terminal
+    (soft wrap), and field paths such as "[0].text" printed as they are, not as markup."""
+    err = Console(stderr=True)
+    err.print(f"[red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def exit_on(*errors: type[Exception], code: int = 1) -> Iterator[None]:
+    """Turn ``errors`` raised in the block into :func:`fail` with exit status ``code``."""
+    try:
+        yield
+    except errors as exc:
+        raise fail(exc, code) from None
 
 
 def load_experiment_or_exit(

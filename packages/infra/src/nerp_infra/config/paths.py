@@ -56,7 +56,8 @@ class PathsConfig(ConfigModel):
         check_platform_roots(roots)
         return roots
 
-    def resolve_root(self, platform: str) -> Path:
-        """The absolute output root on ``platform`` (see ``nerp_infra.platform``), with
-        ``~`` and ``$VARS`` expanded: :func:`nerp_infra.paths.resolve_output_root`."""
+    def resolve_root(self, platform: str | None = None) -> Path:
+        """The absolute output root on ``platform`` (detected when None; see
+        ``nerp_infra.platform``), with ``~`` and ``$VARS`` expanded:
+        :func:`nerp_infra.paths.resolve_output_root`."""
         return resolve_output_root(self.root, self.platform_roots, platform)

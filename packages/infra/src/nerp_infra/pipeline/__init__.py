@@ -6,7 +6,13 @@ first failure, leaving every finished artifact intact for the next run to reuse.
 """
 
 from nerp_infra.pipeline.runner import PipelineError, PipelineReport, run_pipeline, select_stages
-from nerp_infra.pipeline.stage import StageContext, StageFunction, StageResult, StageStatus
+from nerp_infra.pipeline.stage import (
+    StageContext,
+    StageFunction,
+    StageResult,
+    StageStatus,
+    action_status,
+)
 
 __all__ = [
     "PipelineError",
@@ -15,6 +21,7 @@ __all__ = [
     "StageFunction",
     "StageResult",
     "StageStatus",
+    "action_status",
     "run_pipeline",
     "select_stages",
 ]

@@ -31,7 +31,6 @@ from nerp_infra.pipeline.azureml_stage import (
 )
 from nerp_infra.pipeline.inputs import RunArtifacts
 from nerp_infra.pipeline.stage import StageContext, StageFunction, StageResult, Target
-from nerp_infra.platform import detect_platform
 from nerp_infra.plugins import STAGES_GROUP, load_group
 
 # Which distribution provides each stage, so a missing one names what to install.
@@ -152,7 +151,7 @@ def open_context(
     """The context a stage (or a standalone stage command: ``stage`` names it, so its
     inputs are checked against the stage's contract) runs in; under the ``nerp`` host,
     library messages from here on go to ``<root>/logs/`` (:func:`nerp_infra.console.log_to`)."""
-    root = output_root or config.paths.resolve_root(detect_platform())
+    root = output_root or config.paths.resolve_root()
     root.mkdir(parents=True, exist_ok=True)
     log_to(root)
     return StageContext(

@@ -18,6 +18,14 @@ from nerp_infra.pipeline.inputs import RunArtifacts, resolve_input
 StageStatus = Literal["done", "reused", "resumed", "submitted", "skipped"]
 Target = Literal["local", "azureml"]
 
+_ACTION_STATUS: dict[str, StageStatus] = {"reuse": "reused", "resume": "resumed"}
+
+
+def action_status(action: str) -> StageStatus:
+    """The status a stage reports for its artifact's get-or-create ``action`` (reuse,
+    resume, new), so every stage words the same outcome the same way."""
+    return _ACTION_STATUS.get(action, "done")
+
 
 @dataclass
 class StageContext:

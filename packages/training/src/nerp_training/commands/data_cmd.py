@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from nerp_infra.config.cli import fail
 from nerp_infra.documents import Document, DocumentError, read_documents, write_documents
 from nerp_training.data.importers import (
     DATATURKS_RESUME_MAPPING,
@@ -40,7 +40,6 @@ app = typer.Typer(
 )
 
 console = Console()
-err_console = Console(stderr=True)
 
 PRESETS: dict[str, dict[str, str | None]] = {"dataturks-resumes": DATATURKS_RESUME_MAPPING}
 
@@ -91,13 +90,6 @@ PredictionsOption = Annotated[
 ReportOption = Annotated[
     Path | None, typer.Option("--report", help="Also write the validation report as JSON here.")
 ]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    # One line however narrow the terminal (soft_wrap), and field paths such as
-    # "[0].text" printed as they are rather than read as markup.
-    err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 def _parse_labels(values: list[str] | None) -> list[str] | None:
@@ -168,9 +160,9 @@ def _import(
     except DataError as exc:
         if exc.report is not None:
             console.print(exc.report.render())
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except DocumentError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _finish(report: ValidationReport, *, strict: bool, report_path: Path | None) -> None:
@@ -180,7 +172,7 @@ def _finish(report: ValidationReport, *, strict: bool, report_path: Path | None)
         report_path.write_text(json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n")
         console.print(f"report written to {report_path}", highlight=False)
     if strict and report.dropped_count:
-        raise _fail(
+        raise fail(
             f"--strict: {report.dropped_spans} span(s) and {report.dropped_documents} "
             "document(s) were dropped"
         )
@@ -276,7 +268,7 @@ def stats(
             files, format=_check_format(format), label_mapping=_parse_mapping(preset, map_)
         )
     except DocumentError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     data = document_stats(result.documents)
     if as_json:
         typer.echo(json.dumps(data, indent=1, ensure_ascii=False))
@@ -288,7 +280,7 @@ def _read_native(file: Path) -> list[Document]:
     try:
         return read_documents(file)
     except DocumentError as exc:
-        raise _fail(f"{exc} (split reads native documents: run `nerp data import` first)") from None
+        raise fail(f"{exc} (split reads native documents: run `nerp data import` first)") from None
 
 
 @app.command(
@@ -319,7 +311,7 @@ def split(
     try:
         parts = split_documents(docs, train=train, validation=validation, test=test, seed=seed)
     except (ValueError, DataError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
     for name, split_docs in parts.as_dict().items():
         write_documents(split_docs, out / f"{name}.jsonl")
@@ -329,7 +321,7 @@ def split(
         try:
             folds = kfold_documents(pool, k_folds, seed)
         except (ValueError, DataError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         meta: dict[str, Any] = {"source": str(file), "seed": seed, "over": "train+validation"}
         path = save_folds(out / "folds.json", folds, meta=meta)
         sizes = ", ".join(str(len(f.validation_ids)) for f in folds)
@@ -352,7 +344,7 @@ def synth(
     try:
         docs = synthesize_resumes(n, seed=seed, locale=locale)
     except DataError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     write_documents(docs, out)
     spans = sum(len(doc.spans) for doc in docs)
     console.print(f"wrote {len(docs)} resumes with {spans} spans to {out}", highlight=False)

@@ -25,6 +25,7 @@ from nerp_infra.config import (
     check_target,
     load_experiment_or_exit,
 )
+from nerp_infra.config.cli import fail
 
 __all__ = ["train"]
 
@@ -129,8 +130,7 @@ def train(
             console=err_console,
         )
     except known as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(exc) from None
     verb = {"reuse": "reused", "resume": "resumed", "new": "trained"}[outcome.action]
     if outcome.reused_refit:
         verb = "took the HPO refit as"
@@ -171,8 +171,7 @@ def _on_azureml(
         err_console.print(f"[red]error:[/] {exc}; pip install 'nerp-training[azure]'")
         raise typer.Exit(1) from None
     except failures as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(exc) from None
     typer.echo(result.summary)
     for label, value in result.details.items():
         typer.echo(f"{label}: {value}")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from nerp_infra.documents import Document
+from nerp_infra.files import atomic_write
 from nerp_infra.fingerprints import fingerprint
 from nerp_training.data.records import DataError
 
@@ -259,10 +260,7 @@ def save_folds(
         ],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, json.dumps(payload, indent=1) + "\n")
 
 
 def load_folds(path: str | os.PathLike[str]) -> list[Fold]:

@@ -18,7 +18,7 @@ import hashlib
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,7 +68,7 @@ class LabelAction:
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "to": self.to, "count": self.count, "reason": self.reason}
+        return asdict(self)
 
 
 @dataclass

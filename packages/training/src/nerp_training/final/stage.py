@@ -8,11 +8,9 @@ from nerp_infra.artifacts.kinds import (
     MODEL_KIND,
     SELECTION_KIND,
 )
-from nerp_infra.pipeline import StageContext, StageResult
+from nerp_infra.pipeline import StageContext, StageResult, action_status
 
 __all__ = ["previous_model_input", "selection_input", "train_stage"]
-
-_STATUS = {"reuse": "reused", "resume": "resumed", "new": "done"}
 
 
 def selection_input(ctx: StageContext) -> str | None:
@@ -67,7 +65,7 @@ def train_stage(ctx: StageContext) -> StageResult:
     if outcome.reused_refit:
         summary += ", the HPO refit's weights (not trained again)"
     return StageResult(
-        status=_STATUS[outcome.action],  # type: ignore[arg-type]
+        status=action_status(outcome.action),
         artifact_ids=(outcome.artifact_id,),
         summary=summary,
         details={"model": str(outcome.model_dir)},

@@ -56,7 +56,6 @@ from nerp_infra.config import ExperimentConfig
 from nerp_infra.fingerprints import exec_fp, short, spec_fp
 from nerp_infra.model_files import CHECKPOINT_DIR
 from nerp_infra.paths import OutputLayout, backbone_component
-from nerp_infra.platform import detect_platform
 from nerp_infra.tags import build_tags
 from nerp_infra.tracking import tracked_stage
 from nerp_training.backbones import resolve_backbone
@@ -386,12 +385,7 @@ def run_final_training(
     processes = nproc or final.nproc
     if chosen_source not in SOURCES:
         raise FinalTrainingError(f"source {chosen_source!r} is not one of {', '.join(SOURCES)}")
-    root = (
-        Path(output_root)
-        if output_root is not None
-        else config.paths.resolve_root(detect_platform())
-    )
-    root = root.absolute()
+    root = Path(output_root or config.paths.resolve_root()).absolute()
     layout = OutputLayout(root, config.paths.layout)
     index = index if index is not None else ArtifactIndex(root)
     if dataset_dir is not None:
