@@ -16,7 +16,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from nerp_deploy.errors import PackageError
-from nerp_infra.labels import plan_windows
+from nerp_infra.labels import plan_windows, special_template
 from nerp_infra.model_files import InferenceSettings
 
 __all__ = ["EncodedText", "Window", "WindowBatch", "WindowTokenizer"]
@@ -70,7 +70,7 @@ class WindowTokenizer:
         tokenizer.no_padding()
         self._tokenizer = tokenizer
         self.settings = settings
-        self._prefix, self._suffix = self._special_template(tokenizer)
+        self._prefix, self._suffix = special_template(tokenizer)
         self.max_tokens = settings.max_length - len(self._prefix) - len(self._suffix)
         if self.max_tokens <= settings.stride:
             raise PackageError(
@@ -97,20 +97,6 @@ class WindowTokenizer:
             if token_id is not None:
                 return token_id
         return 0
-
-    @staticmethod
-    def _special_template(tokenizer: Tokenizer) -> tuple[list[int], list[int]]:
-        """The special tokens the post-processor puts before and after a single sequence.
-
-        Read off a probe encoding rather than assumed, so BERT's ``[CLS] … [SEP]``,
-        RoBERTa's ``<s> … </s>`` and tokenizers without specials all work.
-        """
-        probe = tokenizer.encode("a b", add_special_tokens=True)
-        mask = probe.special_tokens_mask
-        content = [i for i, special in enumerate(mask) if not special]
-        if not content:
-            return [], []
-        return list(probe.ids[: content[0]]), list(probe.ids[content[-1] + 1 :])
 
     @property
     def n_special(self) -> int:

@@ -32,7 +32,7 @@ from nerp_infra.azureml.errors import AzureJobError, AzureJobTimeout
 from nerp_infra.azureml.workspace import Workspace
 from nerp_infra.config import ExperimentConfig, RunMode
 from nerp_infra.paths import OutputLayout
-from nerp_training.data import PreparedDataset, load_dataset, prepare_dataset
+from nerp_training.data import PreparedDataset, load_or_prepare_dataset
 
 __all__ = ["SweepSubmission", "prepare_sweep_dataset", "submit_sweep", "write_sweep_dry_run"]
 
@@ -57,9 +57,7 @@ def prepare_sweep_dataset(
 ) -> PreparedDataset:
     """``dataset_dir`` (the dataset this run's ``data`` stage made), else the dataset of
     ``config.data`` prepared into ``index`` (reused when it is already there)."""
-    if dataset_dir is not None:
-        return load_dataset(dataset_dir)
-    return prepare_dataset(config.data, index=index, layout=layout, run_mode="reuse_if_exists")
+    return load_or_prepare_dataset(config.data, index=index, layout=layout, dataset_dir=dataset_dir)
 
 
 def write_sweep_dry_run(

@@ -80,7 +80,7 @@ from nerp_infra.artifacts import (
 from nerp_infra.artifacts.payloads import StudyPayload
 from nerp_infra.config import ExperimentConfig, RunMode
 from nerp_infra.paths import OutputLayout
-from nerp_training.data import PreparedDataset, load_dataset, prepare_dataset
+from nerp_training.data import PreparedDataset, load_or_prepare_dataset
 
 __all__ = [
     "find_study_artifacts",
@@ -222,10 +222,8 @@ def run_study(
     index = index if index is not None else ArtifactIndex(root)
     layout = OutputLayout(root, config.paths.layout)
     plan = plan_study(config, backbone, n_trials=n_trials)
-    dataset = (
-        load_dataset(dataset_dir)
-        if dataset_dir is not None
-        else prepare_dataset(config.data, index=index, layout=layout, run_mode="reuse_if_exists")
+    dataset = load_or_prepare_dataset(
+        config.data, index=index, layout=layout, dataset_dir=dataset_dir
     )
 
     if worker:

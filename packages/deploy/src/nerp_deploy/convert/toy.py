@@ -34,7 +34,13 @@ from transformers import (
 from nerp_deploy.convert.synthetic import ENTITY_TYPES, synthetic_documents
 from nerp_infra.artifacts.kinds import MODEL_KIND
 from nerp_infra.artifacts.manifest import Manifest, new_artifact_id, write_manifest
-from nerp_infra.labels import IGNORE_INDEX, LabelScheme, encode_spans, plan_windows
+from nerp_infra.labels import (
+    IGNORE_INDEX,
+    LabelScheme,
+    encode_spans,
+    plan_windows,
+    special_template,
+)
 from nerp_infra.model_files import CHECKPOINT_DIR, InferenceSettings, write_inference_settings
 from nerp_infra.wordpiece import TOKEN_ROLES, tiny_wordpiece
 
@@ -57,9 +63,7 @@ def _training_rows(
     """Windows of synthetic documents as padded ids, mask and label ids (like training)."""
     tokenizer.no_truncation()
     tokenizer.no_padding()
-    probe = tokenizer.encode("a", add_special_tokens=True)
-    content = [i for i, s in enumerate(probe.special_tokens_mask) if not s]
-    prefix, suffix = probe.ids[: content[0]], probe.ids[content[-1] + 1 :]
+    prefix, suffix = special_template(tokenizer)
     max_tokens = max_length - len(prefix) - len(suffix)
     docs = synthetic_documents(n_documents, seed=seed, max_sections=12)
     rows: list[tuple[list[int], list[int]]] = []
@@ -74,14 +78,11 @@ def _training_rows(
                 word_ids=enc.word_ids[start:end],
             )
             ids = [*prefix, *enc.ids[start:end], *suffix]
-            labels = (
-                [
-                    IGNORE_INDEX,
-                ]
-                * len(prefix)
-                + scheme.tags_to_ids(tags)
-                + [IGNORE_INDEX] * len(suffix)
-            )
+            labels = [
+                *[IGNORE_INDEX] * len(prefix),
+                *scheme.tags_to_ids(tags),
+                *[IGNORE_INDEX] * len(suffix),
+            ]
             rows.append((ids, labels))
     width = max(len(ids) for ids, _ in rows)
     input_ids = np.zeros((len(rows), width), dtype=np.int64)

@@ -30,6 +30,7 @@ from nerp_infra.labels.windows import (
     merge_window_predictions,
     plan_windows,
     probabilities_to_tags,
+    special_template,
 )
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "probabilities_to_tags",
     "propagate_repeats",
     "section_entities",
+    "special_template",
     "split_tag",
     "tagged_tokens",
     "viterbi_batch",

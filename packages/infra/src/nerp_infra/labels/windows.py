@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -36,7 +36,22 @@ __all__ = [
     "merge_window_predictions",
     "plan_windows",
     "probabilities_to_tags",
+    "special_template",
 ]
+
+
+def special_template(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The special token ids a ``tokenizers.Tokenizer`` puts before and after one sequence.
+
+    Read off a probe encoding rather than assumed, so BERT's ``[CLS] … [SEP]``, RoBERTa's
+    ``<s> … </s>`` and tokenizers without specials all work, and training and serving
+    build their windows from the same ids.
+    """
+    probe = tokenizer.encode("a b", add_special_tokens=True)
+    content = [i for i, special in enumerate(probe.special_tokens_mask) if not special]
+    if not content:
+        return [], []
+    return list(probe.ids[: content[0]]), list(probe.ids[content[-1] + 1 :])
 
 
 def plan_windows(n_tokens: int, max_tokens: int, stride: int) -> list[tuple[int, int]]:

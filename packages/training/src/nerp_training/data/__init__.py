@@ -5,7 +5,12 @@ nothing at all: synthetic resumes) to a fingerprinted dataset artifact with stra
 splits and reproducible CV folds.
 """
 
-from nerp_training.data.dataset import PreparedDataset, load_dataset, prepare_dataset
+from nerp_training.data.dataset import (
+    PreparedDataset,
+    load_dataset,
+    load_or_prepare_dataset,
+    prepare_dataset,
+)
 from nerp_training.data.importers import (
     DATATURKS_RESUME_MAPPING,
     FORMATS,
@@ -59,6 +64,7 @@ __all__ = [
     "kfold_documents",
     "load_dataset",
     "load_folds",
+    "load_or_prepare_dataset",
     "load_tokenizer",
     "prepare_dataset",
     "read_conll",

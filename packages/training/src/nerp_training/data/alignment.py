@@ -29,6 +29,7 @@ from nerp_infra.labels import (
     encode_spans,
     plan_windows,
     propagate_repeats,
+    special_template,
 )
 from nerp_training.data.records import DataError
 
@@ -83,11 +84,8 @@ def special_tokens(tokenizer: Any) -> SpecialTokens:
     Read off a probe encoding (the way nerp-deploy reads them from ``tokenizer.json``),
     so training windows and serving windows are built identically.
     """
-    probe = backend_tokenizer(tokenizer).encode("a b", add_special_tokens=True)
-    content = [i for i, special in enumerate(probe.special_tokens_mask) if not special]
-    if not content:
-        return SpecialTokens((), ())
-    return SpecialTokens(tuple(probe.ids[: content[0]]), tuple(probe.ids[content[-1] + 1 :]))
+    prefix, suffix = special_template(backend_tokenizer(tokenizer))
+    return SpecialTokens(tuple(prefix), tuple(suffix))
 
 
 @dataclass(frozen=True)

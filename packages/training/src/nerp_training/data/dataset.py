@@ -46,6 +46,7 @@ __all__ = [
     "SPLIT_FILES",
     "PreparedDataset",
     "load_dataset",
+    "load_or_prepare_dataset",
     "prepare_dataset",
     "source_fingerprint",
 ]
@@ -256,6 +257,20 @@ def prepare_dataset(
         reused=False,
         manifest_metrics=metrics,
     )
+
+
+def load_or_prepare_dataset(
+    data_config: DataConfig,
+    *,
+    index: ArtifactIndex,
+    layout: OutputLayout,
+    dataset_dir: str | os.PathLike[str] | None = None,
+) -> PreparedDataset:
+    """The dataset artifact at ``dataset_dir`` (the one this run's data stage made), else
+    ``data_config``'s, prepared into ``index`` (reused when it is already there)."""
+    if dataset_dir is not None:
+        return load_dataset(dataset_dir)
+    return prepare_dataset(data_config, index=index, layout=layout, run_mode="reuse_if_exists")
 
 
 def load_dataset(artifact_dir: str | os.PathLike[str]) -> PreparedDataset:

@@ -59,7 +59,7 @@ from nerp_infra.paths import OutputLayout, backbone_component
 from nerp_infra.tags import build_tags
 from nerp_infra.tracking import tracked_stage
 from nerp_training.backbones import resolve_backbone
-from nerp_training.data import PreparedDataset, load_dataset, prepare_dataset
+from nerp_training.data import PreparedDataset, load_or_prepare_dataset
 from nerp_training.final.refit_reuse import (
     REUSED_REFIT_FIELD,
     RefitCheck,
@@ -388,12 +388,9 @@ def run_final_training(
     root = Path(output_root or config.paths.resolve_root()).absolute()
     layout = OutputLayout(root, config.paths.layout)
     index = index if index is not None else ArtifactIndex(root)
-    if dataset_dir is not None:
-        dataset = load_dataset(dataset_dir)
-    else:
-        dataset = prepare_dataset(
-            config.data, index=index, layout=layout, run_mode="reuse_if_exists"
-        )
+    dataset = load_or_prepare_dataset(
+        config.data, index=index, layout=layout, dataset_dir=dataset_dir
+    )
     plan = plan_training(
         config,
         chosen_source,
