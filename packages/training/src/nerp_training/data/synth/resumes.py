@@ -105,6 +105,14 @@ class _Builder:
         self.parts.append(text)
         self.pos += len(text)
 
+    def put(self, *pieces: str | tuple[str, str]) -> None:
+        """Append each piece in turn: plain text, or ``(text, label)`` recorded as a span."""
+        for piece in pieces:
+            if isinstance(piece, str):
+                self.add(piece)
+            else:
+                self.add(*piece)
+
     def fill(self, template: str, values: dict[str, tuple[str, str | None]]) -> None:
         """Append ``template`` with ``{name}`` replaced by ``values[name] = (text, label)``."""
         last = 0
@@ -313,8 +321,7 @@ def _date(ym: tuple[int, int] | None, style: str) -> str:
 
 def _layout_classic(g: _Generator, person: _Person) -> _Builder:
     rng, b = g.rng, _Builder()
-    b.add(person.name.upper() if rng.random() < 0.3 else person.name, "NAME")
-    b.add("\n")
+    b.put((person.name.upper() if rng.random() < 0.3 else person.name, "NAME"), "\n")
     contact: list[tuple[str, str | None]] = []
     if person.email:
         contact.append((person.email, "EMAIL"))
@@ -331,14 +338,10 @@ def _layout_classic(g: _Generator, person: _Person) -> _Builder:
     style = rng.choice(("long", "short", "num"))
     dash = rng.choice((" – ", " - ", " to "))
     for job in person.jobs:
-        b.add(job.title, "DESIGNATION")
-        b.add(rng.choice((" — ", ", ", " at ")))
-        b.add(job.company, "COMPANY")
-        b.add(", ")
-        b.add(job.location, "LOCATION")
-        b.add("\n" + _date(job.start, style) + dash + _date(job.end, style) + " (")
-        b.add(job.duration, "EXPERIENCE")
-        b.add(")\n")
+        b.put((job.title, "DESIGNATION"), rng.choice((" — ", ", ", " at ")))
+        b.put((job.company, "COMPANY"), ", ", (job.location, "LOCATION"))
+        b.put(f"\n{_date(job.start, style)}{dash}{_date(job.end, style)} (")
+        b.put((job.duration, "EXPERIENCE"), ")\n")
         for bullet in job.bullets:
             b.add("• ")
             b.fill(bullet, g.bullet_values())
@@ -346,9 +349,7 @@ def _layout_classic(g: _Generator, person: _Person) -> _Builder:
         b.add("\n")
     b.add(rng.choice(vocab.EDUCATION_HEADERS) + "\n")
     for school in person.schools:
-        b.add(school.degree, "EDUCATION")
-        b.add(", ")
-        b.add(school.institution, "EDUCATION")
+        b.put((school.degree, "EDUCATION"), ", ", (school.institution, "EDUCATION"))
         b.add(f", {school.end_year}\n")
     b.add("\n" + rng.choice(vocab.SKILL_HEADERS) + "\n")
     b.join([(skill, "SKILL") for skill, _ in person.skills], rng.choice((", ", " | ", "; ")))
@@ -358,19 +359,12 @@ def _layout_classic(g: _Generator, person: _Person) -> _Builder:
 
 def _layout_indeed(g: _Generator, person: _Person) -> _Builder:
     b = _Builder()
-    b.add(person.name, "NAME")
-    b.add("\n")
-    b.add(person.title, "DESIGNATION")
-    b.add(" - ")
-    b.add(person.jobs[0].company, "COMPANY")
-    b.add("\n\n")
-    b.add(person.location, "LOCATION")
+    b.put((person.name, "NAME"), "\n", (person.title, "DESIGNATION"), " - ")
+    b.put((person.jobs[0].company, "COMPANY"), "\n\n", (person.location, "LOCATION"))
     if person.email:
-        b.add(" - Email: ")
-        b.add(person.email, "EMAIL")
+        b.put(" - Email: ", (person.email, "EMAIL"))
     if person.phone:
-        b.add(" - Phone: ")
-        b.add(person.phone, "PHONE")
+        b.put(" - Phone: ", (person.phone, "PHONE"))
     b.add("\n\n")
     if person.summary:
         b.add("• ")
@@ -378,11 +372,8 @@ def _layout_indeed(g: _Generator, person: _Person) -> _Builder:
         b.add("\n\n")
     b.add("WORK EXPERIENCE\n\n")
     for job in person.jobs:
-        b.add(job.title, "DESIGNATION")
-        b.add("\n\n")
-        b.add(job.company, "COMPANY")
-        b.add(" - ")
-        b.add(job.location, "LOCATION")
+        b.put((job.title, "DESIGNATION"), "\n\n", (job.company, "COMPANY"), " - ")
+        b.put((job.location, "LOCATION"))
         b.add(f"\n\n{_date(job.start, 'long')} to {_date(job.end, 'long')}\n\n")
         for bullet in job.bullets:
             b.fill(bullet, g.bullet_values())
@@ -391,41 +382,25 @@ def _layout_indeed(g: _Generator, person: _Person) -> _Builder:
             b.add("\n")
     b.add("EDUCATION\n\n")
     for school in person.schools:
-        b.add(school.degree, "EDUCATION")
-        b.add("\n\n")
-        b.add(school.institution, "EDUCATION")
-        b.add(" - ")
-        b.add(school.location, "LOCATION")
-        b.add(f"\n\n{school.start_year} to {school.end_year}\n\n")
+        b.put((school.degree, "EDUCATION"), "\n\n", (school.institution, "EDUCATION"), " - ")
+        b.put((school.location, "LOCATION"), f"\n\n{school.start_year} to {school.end_year}\n\n")
     b.add("SKILLS\n\n")
     for i, (skill, years) in enumerate(person.skills):
-        if i:
-            b.add(", ")
-        b.add(skill, "SKILL")
+        b.put(", " if i else "", (skill, "SKILL"))
         if years:
-            b.add(" (")
-            b.add(years, "EXPERIENCE")
-            b.add(")")
+            b.put(" (", (years, "EXPERIENCE"), ")")
     b.add("\n")
     return b
 
 
 def _layout_markdown(g: _Generator, person: _Person) -> _Builder:
     rng, b = g.rng, _Builder()
-    b.add("# ")
-    b.add(person.name, "NAME")
-    b.add("\n**")
-    b.add(person.title, "DESIGNATION")
-    b.add("** · ")
-    b.add(person.location, "LOCATION")
-    b.add("\n")
+    b.put("# ", (person.name, "NAME"), "\n**", (person.title, "DESIGNATION"), "** · ")
+    b.put((person.location, "LOCATION"), "\n")
     if person.email:
-        b.add("Email: ")
-        b.add(person.email, "EMAIL")
-        b.add("  ")
+        b.put("Email: ", (person.email, "EMAIL"), "  ")
     if person.phone:
-        b.add("Phone: ")
-        b.add(person.phone, "PHONE")
+        b.put("Phone: ", (person.phone, "PHONE"))
     b.add("\n\n")
     if person.summary:
         b.add("## " + rng.choice(vocab.SUMMARY_HEADERS).title() + "\n")
@@ -433,25 +408,16 @@ def _layout_markdown(g: _Generator, person: _Person) -> _Builder:
         b.add("\n\n")
     b.add("## " + rng.choice(vocab.EXPERIENCE_HEADERS).title() + "\n")
     for job in person.jobs:
-        b.add("- **")
-        b.add(job.title, "DESIGNATION")
-        b.add("**, ")
-        b.add(job.company, "COMPANY")
-        b.add(" (")
-        b.add(job.location, "LOCATION")
-        b.add(f"), {_date(job.start, 'year')}–{_date(job.end, 'year')} — ")
-        b.add(job.duration, "EXPERIENCE")
-        b.add("\n")
+        b.put("- **", (job.title, "DESIGNATION"), "**, ", (job.company, "COMPANY"), " (")
+        b.put((job.location, "LOCATION"), f"), {_date(job.start, 'year')}–")
+        b.put(f"{_date(job.end, 'year')} — ", (job.duration, "EXPERIENCE"), "\n")
         for bullet in job.bullets:
             b.add("  - ")
             b.fill(bullet, g.bullet_values())
             b.add("\n")
     b.add("\n## Education\n")
     for school in person.schools:
-        b.add("- ")
-        b.add(school.degree, "EDUCATION")
-        b.add(" — ")
-        b.add(school.institution, "EDUCATION")
+        b.put("- ", (school.degree, "EDUCATION"), " — ", (school.institution, "EDUCATION"))
         b.add(f" ({school.end_year})\n")
     b.add("\n## Skills\n")
     b.join([(skill, "SKILL") for skill, _ in person.skills], " · ")
@@ -461,41 +427,22 @@ def _layout_markdown(g: _Generator, person: _Person) -> _Builder:
 
 def _layout_keyvalue(g: _Generator, person: _Person) -> _Builder:
     rng, b = g.rng, _Builder()
-    b.add("Name: ")
-    b.add(person.name, "NAME")
-    b.add("\n")
+    b.put("Name: ", (person.name, "NAME"), "\n")
     if person.phone:
-        b.add(rng.choice(("Phone: ", "Mobile: ", "Tel: ")))
-        b.add(person.phone, "PHONE")
-        b.add("\n")
+        b.put(rng.choice(("Phone: ", "Mobile: ", "Tel: ")), (person.phone, "PHONE"), "\n")
     if person.email:
-        b.add(rng.choice(("Email: ", "E-mail: ")))
-        b.add(person.email, "EMAIL")
-        b.add("\n")
-    b.add(rng.choice(("Address: ", "Location: ")))
-    b.add(person.location, "LOCATION")
-    b.add("\nTotal experience: ")
-    b.add(person.years, "EXPERIENCE")
-    b.add("\nCurrent role: ")
-    b.add(person.title, "DESIGNATION")
-    b.add(" at ")
-    b.add(person.jobs[0].company, "COMPANY")
+        b.put(rng.choice(("Email: ", "E-mail: ")), (person.email, "EMAIL"), "\n")
+    b.put(rng.choice(("Address: ", "Location: ")), (person.location, "LOCATION"))
+    b.put("\nTotal experience: ", (person.years, "EXPERIENCE"), "\nCurrent role: ")
+    b.put((person.title, "DESIGNATION"), " at ", (person.jobs[0].company, "COMPANY"))
     b.add("\n\nEmployment\n")
     for job in person.jobs:
-        b.add(f"{_date(job.start, 'num')} - {_date(job.end, 'num')}  ")
-        b.add(job.title, "DESIGNATION")
-        b.add(", ")
-        b.add(job.company, "COMPANY")
-        b.add(", ")
-        b.add(job.location, "LOCATION")
-        b.add(" (")
-        b.add(job.duration, "EXPERIENCE")
-        b.add(")\n")
+        b.put(f"{_date(job.start, 'num')} - {_date(job.end, 'num')}  ")
+        b.put((job.title, "DESIGNATION"), ", ", (job.company, "COMPANY"), ", ")
+        b.put((job.location, "LOCATION"), " (", (job.duration, "EXPERIENCE"), ")\n")
     b.add("\nQualifications\n")
     for school in person.schools:
-        b.add(school.degree, "EDUCATION")
-        b.add(", ")
-        b.add(school.institution, "EDUCATION")
+        b.put((school.degree, "EDUCATION"), ", ", (school.institution, "EDUCATION"))
         b.add(f", {school.start_year}-{school.end_year}\n")
     b.add("\nKey skills: ")
     b.join([(skill, "SKILL") for skill, _ in person.skills], "; ")
