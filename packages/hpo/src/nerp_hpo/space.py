@@ -51,7 +51,8 @@ _STEP_TOLERANCE = 1e-9
 _CATEGORICAL_TYPES = (type(None), bool, int, float, str)
 
 
-def _key(name: str) -> str:
+def space_key(name: str) -> str:
+    """The config path that names search-space dimension ``name`` in errors."""
     return f"hpo.search_space.{name}"
 
 
@@ -63,7 +64,7 @@ def to_distribution(
         for value in param.values:
             if not isinstance(value, _CATEGORICAL_TYPES):
                 raise SearchSpaceError(
-                    _key(name),
+                    space_key(name),
                     f"choice value {value!r} is a {type(value).__name__}; Optuna stores only "
                     "null, booleans, numbers and strings",
                 )
@@ -75,7 +76,7 @@ def to_distribution(
             count = (param.high - param.low) / param.step
             if abs(count - round(count)) > _STEP_TOLERANCE * max(1.0, count):
                 raise SearchSpaceError(
-                    _key(name),
+                    space_key(name),
                     f"step {param.step} does not divide high - low ({param.high} - {param.low}); "
                     "Optuna would silently lower high. Pick a step that fits the range",
                 )
@@ -83,12 +84,12 @@ def to_distribution(
     if isinstance(param, IntParam):
         if (param.high - param.low) % param.step:
             raise SearchSpaceError(
-                _key(name),
+                space_key(name),
                 f"step {param.step} does not divide high - low ({param.high} - {param.low}); "
                 "Optuna would silently lower high. Pick a step that fits the range",
             )
         return IntDistribution(param.low, param.high, step=param.step, log=param.log)
-    raise SearchSpaceError(_key(name), f"unknown dimension type {type(param).__name__}")
+    raise SearchSpaceError(space_key(name), f"unknown dimension type {type(param).__name__}")
 
 
 def has_backbone_dimension(hpo: HpoConfig) -> bool:
@@ -100,7 +101,7 @@ def build_distributions(hpo: HpoConfig) -> dict[str, BaseDistribution]:
     """Every dimension of the study, in config order, plus ``backbone`` when it is searched."""
     if BACKBONE_PARAM in hpo.search_space:
         raise SearchSpaceError(
-            _key(BACKBONE_PARAM),
+            space_key(BACKBONE_PARAM),
             "the backbone is chosen with hpo.backbones and hpo.study_per_backbone, "
             "not as a search dimension",
         )
@@ -128,7 +129,7 @@ def suggest_params(
                 name, dist.low, dist.high, step=dist.step, log=dist.log
             )
         else:  # pragma: no cover - build_distributions makes only the three above
-            raise SearchSpaceError(_key(name), f"unsupported distribution {dist!r}")
+            raise SearchSpaceError(space_key(name), f"unsupported distribution {dist!r}")
     return params
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from nerp_hpo.errors import SearchSpaceError
-from nerp_hpo.space import BACKBONE_PARAM, has_backbone_dimension
+from nerp_hpo.space import BACKBONE_PARAM, has_backbone_dimension, space_key
 from nerp_infra.config import (
     ChoiceParam,
     ExperimentConfig,
@@ -85,10 +85,6 @@ class SweepPlan:
     warnings: list[str] = field(default_factory=list)
 
 
-def _key(name: str) -> str:
-    return f"hpo.search_space.{name}"
-
-
 def azure_dimension(name: str, param: Any, *, grid: bool) -> Any:
     """One dimension as an ``azure.ai.ml.sweep`` distribution (see the module doc)."""
     from azure.ai.ml.sweep import Choice, LogUniform, QLogUniform, QUniform, Uniform
@@ -105,7 +101,7 @@ def azure_dimension(name: str, param: Any, *, grid: bool) -> Any:
     if isinstance(param, UniformParam):  # Azure's schema takes a float q; the SDK hint says int
         if param.step is None:
             if grid:
-                raise SearchSpaceError(_key(name), "grid sweeps need finite dimensions")
+                raise SearchSpaceError(space_key(name), "grid sweeps need finite dimensions")
             return Uniform(min_value=param.low, max_value=param.high)
         if grid:
             count = round((param.high - param.low) / param.step) + 1
@@ -113,9 +109,9 @@ def azure_dimension(name: str, param: Any, *, grid: bool) -> Any:
         return QUniform(min_value=param.low, max_value=param.high, q=cast(Any, param.step))
     if isinstance(param, LogUniformParam):
         if grid:
-            raise SearchSpaceError(_key(name), "grid sweeps need finite dimensions")
+            raise SearchSpaceError(space_key(name), "grid sweeps need finite dimensions")
         return LogUniform(min_value=math.log(param.low), max_value=math.log(param.high))
-    raise SearchSpaceError(_key(name), f"unknown dimension type {type(param).__name__}")
+    raise SearchSpaceError(space_key(name), f"unknown dimension type {type(param).__name__}")
 
 
 def azure_search_space(config: ExperimentConfig, *, grid: bool = False) -> dict[str, Any]:

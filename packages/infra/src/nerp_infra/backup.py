@@ -166,30 +166,22 @@ def _file_digest(path: Path, *, sqlite: bool = False) -> _Digest:
 def _sqlite_snapshot(source: Path, dest: Path) -> None:
     """Consistent copy of a live database (WAL content included) in rollback-journal mode,
     so the copy is one self-contained file that network drives can hold."""
-    src = sqlite3.connect(str(source), timeout=30)
-    try:
-        out = sqlite3.connect(str(dest))
-        try:
-            src.backup(out)
-            out.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            out.close()
-    finally:
-        src.close()
+    with (
+        contextlib.closing(sqlite3.connect(str(source), timeout=30)) as src,
+        contextlib.closing(sqlite3.connect(str(dest))) as out,
+    ):
+        src.backup(out)
+        out.execute("PRAGMA journal_mode=DELETE")
 
 
 def _sqlite_restore(snapshot: Path, dest: Path) -> None:
     """Write a snapshot into ``dest`` through SQLite, so open connections and a stale WAL
     of ``dest`` see the restored content instead of corrupting it."""
-    src = sqlite3.connect(str(snapshot))
-    try:
-        out = sqlite3.connect(str(dest), timeout=30)
-        try:
-            src.backup(out)
-        finally:
-            out.close()
-    finally:
-        src.close()
+    with (
+        contextlib.closing(sqlite3.connect(str(snapshot))) as src,
+        contextlib.closing(sqlite3.connect(str(dest), timeout=30)) as out,
+    ):
+        src.backup(out)
 
 
 def _copy_atomic(source: Path, dest: Path) -> None:

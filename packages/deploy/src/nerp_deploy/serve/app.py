@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from nerp_deploy.engine import OnnxEngine
+from nerp_deploy.engine import OnnxEngine, check_encodable
 from nerp_deploy.errors import InputError
 from nerp_deploy.extract import extract_text
 from nerp_deploy.serve.batcher import MicroBatcher
@@ -358,9 +358,7 @@ def create_app(settings: ServeSettings, *, engine: OnnxEngine | None = None) -> 
         return _error(exc.status_code, str(exc.detail), headers=exc.headers)
 
     def check_text(text: str, field: str) -> None:
-        reason = unencodable_reason(text)
-        if reason is not None:
-            raise InputError(reason, field=field)
+        check_encodable(text, field)
         if not text.strip():
             raise InputError("is empty; send the document text", field=field)
         if len(text) > settings.max_text_chars:

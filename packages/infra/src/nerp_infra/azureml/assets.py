@@ -20,6 +20,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from nerp_infra.azureml.errors import AzureJobSpecError
+from nerp_infra.azureml.jobs import is_remote
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -59,10 +60,6 @@ def data_asset_version(data_fp: str) -> str:
     return data_fp[:VERSION_LENGTH]
 
 
-def _is_remote(path: str) -> bool:
-    return "://" in path or path.startswith("azureml:")
-
-
 def ensure_data_asset(
     ml_client: MLClient,
     *,
@@ -95,7 +92,7 @@ def ensure_data_asset(
         return asset_ref(name, version)
 
     location = str(path)
-    if not _is_remote(location) and not Path(location).is_dir():
+    if not is_remote(location) and not Path(location).is_dir():
         raise AzureJobSpecError(
             f"dataset path {location} for data asset {name!r} is not an existing folder"
         )

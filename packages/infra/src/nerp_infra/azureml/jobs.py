@@ -25,7 +25,8 @@ DEFAULT_EXPERIMENT = "nerp"
 DEFAULT_ENVIRONMENT_VARIABLES: dict[str, str] = {"PYTHONUNBUFFERED": "1"}
 
 
-def _is_remote(value: str) -> bool:
+def is_remote(value: str) -> bool:
+    """An Azure ML reference (`azureml:name:version`) or a URL, not a local path."""
     return value.startswith("azureml:") or "://" in value
 
 
@@ -39,7 +40,7 @@ def _to_input(key: str, value: Any) -> Any:
             raise AzureJobSpecError(f"job input {key!r}: local path {value} does not exist")
         kind = AssetTypes.URI_FILE if value.is_file() else AssetTypes.URI_FOLDER
         return Input(type=kind, path=str(value))
-    if isinstance(value, str) and _is_remote(value):
+    if isinstance(value, str) and is_remote(value):
         return Input(type=AssetTypes.URI_FOLDER, path=value)
     return value
 
@@ -86,7 +87,7 @@ def command_job(
 
     if not command.strip():
         raise AzureJobSpecError("command_job: command is empty")
-    if code is not None and not _is_remote(str(code)) and not Path(code).is_dir():
+    if code is not None and not is_remote(str(code)) and not Path(code).is_dir():
         raise AzureJobSpecError(f"command_job: code folder {code} does not exist")
     env_vars = {**DEFAULT_ENVIRONMENT_VARIABLES, **(environment_variables or {})}
     return sdk_command(
