@@ -22,6 +22,7 @@ from nerp_deploy.convert import (
     verify_package,
 )
 from nerp_deploy.convert.core import conversion_settings
+from nerp_deploy.convert.export import int8_saturates
 from nerp_deploy.convert.optimize import op_counts
 from nerp_deploy.convert.reference import TorchRunner, load_model
 from nerp_deploy.runtime import bf16_unsupported_reason
@@ -113,7 +114,10 @@ def test_the_graph_is_fused_before_quantisation_and_the_fusions_are_recorded(
     assert recorded["attention_mask_rewired"] == n_layers
     assert recorded["nodes_after"] < recorded["nodes_before"]
     assert conversion.fusion is not None and conversion.fusion.fused_ops == recorded["fused_ops"]
-    assert read_manifest(package_dir).config["quantization"]["per_channel"] is True
+    quantization = read_manifest(package_dir).config["quantization"]
+    assert quantization["per_channel"] is True
+    # 7-bit weights exactly where this CPU's int8 kernels would saturate (x86 without VNNI)
+    assert quantization["reduce_range"] is int8_saturates()
 
 
 def test_conversion_without_optimisation_keeps_the_exported_graph(

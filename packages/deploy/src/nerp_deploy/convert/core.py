@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from nerp_deploy.convert.checkpoint import ModelCheckpoint, resolve_checkpoint
-from nerp_deploy.convert.export import export_onnx, quantize_int8
+from nerp_deploy.convert.export import export_onnx, int8_saturates, quantize_int8
 from nerp_deploy.convert.optimize import FusionReport, fuse_transformer_graph
 from nerp_deploy.convert.parity import ParityError, ParityReport, check_parity
 from nerp_deploy.convert.reference import load_model, torch_predictor
@@ -128,7 +128,12 @@ def conversion_settings(
         "quantize": quantize,
         "exporter": EXPORTER,
         "graph_optimization": GRAPH_OPTIMIZATION if optimize else None,
-        "quantization": {"mode": "dynamic", "weight_type": "QInt8", "per_channel": True}
+        "quantization": {
+            "mode": "dynamic",
+            "weight_type": "QInt8",
+            "per_channel": True,
+            "reduce_range": int8_saturates(),
+        }
         if quantize
         else None,
         "parity": parity.model_dump(mode="json"),
