@@ -9,6 +9,7 @@ fixed dimension would make every other batch shape fail at serving time.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import platform
 import tempfile
@@ -119,6 +120,7 @@ def _check_dynamic_axes(path: Path) -> None:
             )
 
 
+@functools.cache
 def int8_saturates() -> bool:
     """Whether onnxruntime's int8 MatMul can saturate on this CPU: x86 without VNNI adds
     u8 x s8 products pairwise into int16 (AVX2 ``vpmaddubsw``), which overflows for 8-bit
