@@ -58,7 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dataturks-resumes" / "resumes.jsonl"
 DEFAULT_RECIPE = ROOT / "examples" / "dataturks-minilm" / "experiment.yaml"
 SYSTEMS = ("nerp", "spacy", "hf")
-DECODING_FIELDS = ("repeat_types", "merge_types", "min_confidence", "section_types")
+DECODING_FIELDS = ("repeat_types", "merge_types", "join_types", "min_confidence", "section_types")
 """``model`` fields applied after prediction: not part of a cached result's key."""
 HF_RECIPE = {"learning_rate": 3e-4, "epochs": 8, "batch_size": 8, "max_length": 256, "stride": 64}
 
@@ -112,21 +112,28 @@ def score(docs: Sequence[Document], predictions: Sequence[Predicted]) -> EntityM
 
 @dataclass(frozen=True)
 class Decoding:
-    """The recipe's decoding options that apply after the floors (``model.repeat_types``,
-    ``model.merge_types``, ``model.section_types``): they change no training, so the
-    benchmark applies them to cached raw predictions."""
+    """The recipe's decoding options but the floors (``model.join_types`` before them,
+    ``model.repeat_types``, ``model.merge_types``, ``model.section_types`` after): they
+    change no training, so the benchmark applies them to cached raw predictions."""
 
     repeat_types: Sequence[str] = ()
     merge_types: Sequence[str] = ()
     section_types: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    join_types: Sequence[str] = ()
 
     @classmethod
     def of(cls, recipe: Any) -> Decoding:
         model = recipe.model
-        return cls(list(model.repeat_types), list(model.merge_types), dict(model.section_types))
+        return cls(
+            list(model.repeat_types),
+            list(model.merge_types),
+            dict(model.section_types),
+            list(model.join_types),
+        )
 
     def describe(self) -> list[str]:
-        parts = [f"repeat_types ({', '.join(self.repeat_types)})"] if self.repeat_types else []
+        parts = [f"join_types ({', '.join(self.join_types)})"] if self.join_types else []
+        parts += [f"repeat_types ({', '.join(self.repeat_types)})"] if self.repeat_types else []
         parts += [f"merge_types ({', '.join(self.merge_types)})"] if self.merge_types else []
         sections = ", ".join(f"{t} {list(h)}" for t, h in self.section_types.items())
         return parts + ([f"section_types ({sections})"] if sections else [])
@@ -142,7 +149,13 @@ def decoded(
     """nerp's cached raw predictions decoded with ``model.min_confidence`` (needs the cached
     ``confidences``) and ``decoding``, in the engine's order."""
     from nerp_infra.documents import Entity
-    from nerp_infra.labels import confident, merge_lists, propagate_repeats, section_entities
+    from nerp_infra.labels import (
+        confident,
+        join_fragments,
+        merge_lists,
+        propagate_repeats,
+        section_entities,
+    )
 
     if min_confidence and confidences is None:
         raise SystemExit("model.min_confidence needs cached confidences: rerun with --fresh")
@@ -153,6 +166,7 @@ def decoded(
             Entity(text=doc.text[s:e], label=label, start=s, end=e, confidence=score)
             for (s, e, label), score in zip(predicted, scores, strict=True)
         ]
+        entities = join_fragments(doc.text, entities, decoding.join_types)
         entities = confident(entities, min_confidence or {})
         entities = section_entities(doc.text, entities, decoding.section_types)
         entities = propagate_repeats(doc.text, entities, decoding.repeat_types)
@@ -272,8 +286,9 @@ def run_nerp(train: list[Document], test: list[Document], recipe: Any, work: Pat
     assert result.model_dir is not None
     # Raw predictions are cached; the decoding options are applied when scoring
     # (decoding only, no retraining).
+    empty = {"min_confidence": {}, "section_types": {}}
     settings = read_inference_settings(result.model_dir).model_copy(
-        update={"repeat_types": (), "merge_types": (), "min_confidence": {}, "section_types": {}}
+        update={field: empty.get(field, ()) for field in DECODING_FIELDS}
     )
     predictor = torch_predictor(result.model_dir, settings)
     started = time.perf_counter()

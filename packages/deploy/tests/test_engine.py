@@ -369,6 +369,23 @@ def test_merge_types_join_a_list_into_one_entity(engine_int8: OnnxEngine) -> Non
     assert _keys(lists.predict(text)) == [(spans[0][0], spans[-1][1], "SKILL")]
 
 
+def test_join_types_make_the_fragments_of_one_mention_one_entity(engine_int8: OnnxEngine) -> None:
+    tokenizer = engine_int8.predictor.tokenizer
+    text = "Skills: machine learning, sql\ndocker"
+    words = ("machine", "learning", "sql", "docker")
+    each_word_alone = _skill_model(engine_int8, text, dict.fromkeys(words, 10.0))
+
+    settings = engine_int8.predictor.settings
+    plain = Predictor(tokenizer, settings, each_word_alone)
+    joined = Predictor(
+        tokenizer, settings.model_copy(update={"join_types": ("SKILL",)}), each_word_alone
+    )
+    spans = [(text.index(w), text.index(w) + len(w), "SKILL") for w in words]
+    assert _keys(plain.predict(text)) == spans
+    # only a space between: one mention; a comma or a line break keeps entities apart
+    assert _keys(joined.predict(text)) == [(spans[0][0], spans[1][1], "SKILL"), *spans[2:]]
+
+
 def test_section_types_make_the_text_under_a_heading_one_entity(engine_int8: OnnxEngine) -> None:
     tokenizer = engine_int8.predictor.tokenizer
     text = "Dana\nSKILLS\npython, docker\nsql\nEDUCATION\nB.E."

@@ -197,6 +197,13 @@ def test_repeat_types_must_be_labels_of_the_data() -> None:
         ExperimentConfig.model_validate({"model": {"repeat_types": ["CITY"]}})
 
 
+def test_join_types_must_be_labels_of_the_data() -> None:
+    config = ExperimentConfig.model_validate({"model": {"join_types": ["NAME"]}})
+    assert config.model.join_types == ["NAME"]
+    with pytest.raises(ValidationError, match=r"model.join_types: \['TITLE'\] are not among"):
+        ExperimentConfig.model_validate({"model": {"join_types": ["TITLE"]}})
+
+
 def test_merge_types_must_be_labels_of_the_data() -> None:
     config = ExperimentConfig.model_validate({"model": {"merge_types": ["SKILL"]}})
     assert config.model.merge_types == ["SKILL"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nerp_infra.documents import Entity
-from nerp_infra.labels import merge_lists
+from nerp_infra.labels import join_fragments, merge_lists
 
 TEXT = "Skills: Java, SQL;\nDocker and Kubernetes\nInfosys, Wipro"
 
@@ -40,6 +40,24 @@ def test_only_listed_types_and_same_type_neighbours_are_joined() -> None:
     mixed = [_entity("Java", "SKILL"), _entity("SQL", "COMPANY")]
     assert merge_lists(TEXT, mixed, ["SKILL", "COMPANY"]) == mixed
     assert merge_lists(TEXT, list(reversed(companies)), []) == companies  # sorted, unchanged
+
+
+def test_join_fragments_joins_only_across_spaces_and_tabs_on_one_line() -> None:
+    text = "Senior Sales\tExecutive, Lead\nManager"
+    words = ["Senior", "Sales", "Executive", "Lead", "Manager"]
+    parts = [
+        Entity(
+            text=w,
+            label="DESIGNATION",
+            start=(at := text.index(w)),
+            end=at + len(w),
+            confidence=0.9,
+        )
+        for w in words
+    ]
+    out = join_fragments(text, parts, ["DESIGNATION"])
+    assert [e.text for e in out] == ["Senior Sales\tExecutive", "Lead", "Manager"]
+    assert join_fragments(text, parts, ["NAME"]) == parts  # DESIGNATION not listed
 
 
 def test_confident_keeps_entities_at_or_above_their_types_floor() -> None:

@@ -60,6 +60,16 @@ def test_merge_types_round_trip_and_are_left_out_of_the_file_when_empty(tmp_path
         InferenceSettings(labels=LABELS, max_length=64, stride=16, merge_types=("EMAIL",))
 
 
+def test_join_types_round_trip_and_are_left_out_of_the_file_when_empty(tmp_path: Path) -> None:
+    write_inference_settings(tmp_path, InferenceSettings(labels=LABELS, max_length=64, stride=16))
+    assert "join_types" not in (tmp_path / INFERENCE_FILE).read_text()  # older engines read it
+    joins = InferenceSettings(labels=LABELS, max_length=64, stride=16, join_types=("SKILL",))
+    write_inference_settings(tmp_path, joins)
+    assert read_inference_settings(tmp_path).join_types == ("SKILL",)
+    with pytest.raises(ValueError, match=r"join_types \['EMAIL'\] are not entity types"):
+        InferenceSettings(labels=LABELS, max_length=64, stride=16, join_types=("EMAIL",))
+
+
 def test_min_confidence_round_trips_and_is_left_out_of_the_file_when_empty(
     tmp_path: Path,
 ) -> None:

@@ -20,6 +20,7 @@ from nerp_infra.labels import (
     TokenUnits,
     WindowPrediction,
     confident,
+    join_fragments,
     merge_lists,
     merge_window_predictions,
     propagate_repeats,
@@ -136,6 +137,8 @@ class Predictor:
                 continue
             tokens = merge_window_predictions(doc_windows, enc.n_tokens)
             entities = doc_units.decode(tokens.tags, enc.text, confidences=tokens.confidences)
+            if self.settings.join_types:
+                entities = join_fragments(enc.text, entities, self.settings.join_types)
             if self.settings.min_confidence:
                 entities = confident(entities, self.settings.min_confidence)
             if self.settings.section_types:

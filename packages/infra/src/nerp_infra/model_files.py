@@ -21,6 +21,9 @@ TOKENIZER_FILE = "tokenizer.json"
 ONNX_FP32_FILE = "model.onnx"
 ONNX_INT8_FILE = "model.int8.onnx"
 
+_DECODING_FIELDS = ("repeat_types", "merge_types", "join_types", "min_confidence", "section_types")
+"""Decoding options: checked against the labels, left out of the file when empty."""
+
 
 class InferenceSettings(BaseModel):
     """How text is windowed and how tags map back to entities for one model."""
@@ -37,6 +40,9 @@ class InferenceSettings(BaseModel):
     )
     merge_types: tuple[str, ...] = Field(
         default=(), description="entity types whose list neighbours are joined after decoding"
+    )
+    join_types: tuple[str, ...] = Field(
+        default=(), description="entity types whose fragments on one line are joined first"
     )
     min_confidence: dict[str, float] = Field(
         default_factory=dict,
@@ -55,7 +61,7 @@ class InferenceSettings(BaseModel):
             )
         if not self.labels or self.labels[0] != "O":
             raise ValueError("labels must start with 'O'")
-        for field in ("repeat_types", "merge_types", "min_confidence", "section_types"):
+        for field in _DECODING_FIELDS:
             unknown = sorted(set(getattr(self, field)) - set(self.entity_types))
             if unknown:
                 raise ValueError(
@@ -77,8 +83,7 @@ def write_inference_settings(directory: Path, settings: InferenceSettings) -> Pa
     """Write ``inference.json`` atomically (a crash never leaves half a file), mode 0644."""
     directory.mkdir(parents=True, exist_ok=True)
     # Left out when empty, so packages that do not use it stay readable by older engines.
-    optional = ("repeat_types", "merge_types", "min_confidence", "section_types")
-    empty = {f for f in optional if not getattr(settings, f)} or None
+    empty = {f for f in _DECODING_FIELDS if not getattr(settings, f)} or None
     text = json.dumps(settings.model_dump(mode="json", exclude=empty), indent=2)
     return atomic_write(directory / INFERENCE_FILE, text)
 

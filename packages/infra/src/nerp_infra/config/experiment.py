@@ -77,6 +77,7 @@ class ExperimentConfig(ConfigModel):
         fields = {
             "model.repeat_types": self.model.repeat_types,
             "model.merge_types": self.model.merge_types,
+            "model.join_types": self.model.join_types,
             "model.min_confidence": self.model.min_confidence,
             "model.section_types": self.model.section_types,
             "train.ignore_unmarked": self.train.ignore_unmarked,

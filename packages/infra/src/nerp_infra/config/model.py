@@ -56,10 +56,18 @@ class ModelConfig(ConfigModel):
         "or semicolons between them become one (a whole skills list, as DataTurks marks "
         "it; see nerp_infra.labels.merge_lists); a decoding choice, no retraining",
     )
+    join_types: list[str] = Field(
+        default_factory=list,
+        description="entity types whose neighbouring entities with only spaces or tabs "
+        "between them (one line) become one: a model that starts a new entity mid-mention "
+        "('Senior' | 'Sales Executive') gets the whole mention (see "
+        "nerp_infra.labels.join_fragments); applied first, a decoding choice, no retraining",
+    )
     min_confidence: dict[str, float] = Field(
         default_factory=dict,
         description="per entity type, the lowest confidence (mean probability of its tags) "
-        "a decoded entity needs to be kept, applied before repeat_types and merge_types; "
+        "a decoded entity needs to be kept, applied after join_types and before "
+        "repeat_types and merge_types; "
         "a decoding choice, no retraining",
     )
     section_types: dict[str, list[str]] = Field(

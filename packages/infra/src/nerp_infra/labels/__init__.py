@@ -19,7 +19,7 @@ from nerp_infra.labels.bio import (
     tagged_tokens,
 )
 from nerp_infra.labels.confidence import confident
-from nerp_infra.labels.lists import merge_lists
+from nerp_infra.labels.lists import join_fragments, merge_lists
 from nerp_infra.labels.repeats import propagate_repeats
 from nerp_infra.labels.scheme import IGNORE_INDEX, OUTSIDE, LabelScheme, split_tag
 from nerp_infra.labels.sections import section_entities
@@ -47,6 +47,7 @@ __all__ = [
     "decode_tags",
     "encode_spans",
     "is_valid_bio",
+    "join_fragments",
     "merge_lists",
     "merge_window_predictions",
     "misaligned_spans",

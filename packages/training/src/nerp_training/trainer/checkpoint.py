@@ -68,6 +68,7 @@ def write_model_metadata(
         backbone=backbone,
         repeat_types=tuple(model_config.repeat_types),
         merge_types=tuple(model_config.merge_types),
+        join_types=tuple(model_config.join_types),
         min_confidence=dict(model_config.min_confidence),
         section_types={t: tuple(h) for t, h in model_config.section_types.items()},
     )
