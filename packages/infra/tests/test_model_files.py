@@ -49,25 +49,22 @@ def test_repeat_types_round_trip_and_are_left_out_of_the_file_when_empty(tmp_pat
         InferenceSettings(labels=LABELS, max_length=64, stride=16, repeat_types=("EMAIL",))
 
 
-def test_merge_types_round_trip_and_are_left_out_of_the_file_when_empty(tmp_path: Path) -> None:
+@pytest.mark.parametrize("field", ["merge_types", "join_types"])
+def test_type_lists_round_trip_and_are_left_out_of_the_file_when_empty(
+    tmp_path: Path, field: str
+) -> None:
     write_inference_settings(tmp_path, InferenceSettings(labels=LABELS, max_length=64, stride=16))
-    assert "merge_types" not in (tmp_path / INFERENCE_FILE).read_text()  # older engines read it
-    lists = InferenceSettings(labels=LABELS, max_length=64, stride=16, merge_types=("SKILL",))
-    write_inference_settings(tmp_path, lists)
-    assert read_inference_settings(tmp_path).merge_types == ("SKILL",)
+    assert field not in (tmp_path / INFERENCE_FILE).read_text()  # older engines read it
+    listed = InferenceSettings.model_validate(
+        {"labels": LABELS, "max_length": 64, "stride": 16, field: ("SKILL",)}
+    )
+    write_inference_settings(tmp_path, listed)
+    assert getattr(read_inference_settings(tmp_path), field) == ("SKILL",)
     assert "repeat_types" not in (tmp_path / INFERENCE_FILE).read_text()
-    with pytest.raises(ValueError, match=r"merge_types \['EMAIL'\] are not entity types"):
-        InferenceSettings(labels=LABELS, max_length=64, stride=16, merge_types=("EMAIL",))
-
-
-def test_join_types_round_trip_and_are_left_out_of_the_file_when_empty(tmp_path: Path) -> None:
-    write_inference_settings(tmp_path, InferenceSettings(labels=LABELS, max_length=64, stride=16))
-    assert "join_types" not in (tmp_path / INFERENCE_FILE).read_text()  # older engines read it
-    joins = InferenceSettings(labels=LABELS, max_length=64, stride=16, join_types=("SKILL",))
-    write_inference_settings(tmp_path, joins)
-    assert read_inference_settings(tmp_path).join_types == ("SKILL",)
-    with pytest.raises(ValueError, match=r"join_types \['EMAIL'\] are not entity types"):
-        InferenceSettings(labels=LABELS, max_length=64, stride=16, join_types=("EMAIL",))
+    with pytest.raises(ValueError, match=rf"{field} \['EMAIL'\] are not entity types"):
+        InferenceSettings.model_validate(
+            {"labels": LABELS, "max_length": 64, "stride": 16, field: ("EMAIL",)}
+        )
 
 
 def test_min_confidence_round_trips_and_is_left_out_of_the_file_when_empty(
