@@ -58,7 +58,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dataturks-resumes" / "resumes.jsonl"
 DEFAULT_RECIPE = ROOT / "examples" / "dataturks-minilm" / "experiment.yaml"
 SYSTEMS = ("nerp", "spacy", "hf")
-DECODING_FIELDS = ("repeat_types", "merge_types", "join_types", "min_confidence", "section_types")
+DECODING_FIELDS = (
+    "repeat_types",
+    "merge_types",
+    "join_types",
+    "min_confidence",
+    "section_types",
+    "entity_filter",
+)
 """``model`` fields applied after prediction: not part of a cached result's key."""
 HF_RECIPE = {"learning_rate": 3e-4, "epochs": 8, "batch_size": 8, "max_length": 256, "stride": 64}
 
@@ -120,6 +127,7 @@ class Decoding:
     merge_types: Sequence[str] = ()
     section_types: Mapping[str, Sequence[str]] = field(default_factory=dict)
     join_types: Sequence[str] = ()
+    entity_filter: Any = None  # nerp_infra.labels.EntityFilter
 
     @classmethod
     def of(cls, recipe: Any) -> Decoding:
@@ -129,6 +137,7 @@ class Decoding:
             list(model.merge_types),
             dict(model.section_types),
             list(model.join_types),
+            model.entity_filter,
         )
 
     def describe(self) -> list[str]:
@@ -136,7 +145,11 @@ class Decoding:
         parts += [f"repeat_types ({', '.join(self.repeat_types)})"] if self.repeat_types else []
         parts += [f"merge_types ({', '.join(self.merge_types)})"] if self.merge_types else []
         sections = ", ".join(f"{t} {list(h)}" for t, h in self.section_types.items())
-        return parts + ([f"section_types ({sections})"] if sections else [])
+        parts += [f"section_types ({sections})"] if sections else []
+        if self.entity_filter is not None:
+            parts += [f"entity_filter ({len(self.entity_filter.weights)} weights, "
+                      f"threshold {self.entity_filter.threshold})"]  # fmt: skip
+        return parts
 
 
 def decoded(
@@ -168,6 +181,8 @@ def decoded(
         ]
         entities = join_fragments(doc.text, entities, decoding.join_types)
         entities = confident(entities, min_confidence or {})
+        if decoding.entity_filter is not None:
+            entities = decoding.entity_filter.apply(doc.text, entities)
         entities = section_entities(doc.text, entities, decoding.section_types)
         entities = propagate_repeats(doc.text, entities, decoding.repeat_types)
         entities = merge_lists(doc.text, entities, decoding.merge_types)
@@ -236,6 +251,104 @@ def floors_report(
     return "\n".join(lines)
 
 
+# --- a learned keep-or-drop rule (model.entity_filter) -----------------------------------
+
+
+def _word_range(starts: Sequence[int], ends: Sequence[int], start: int, end: int) -> tuple:
+    """The whitespace words ``[first, stop)`` a character span touches, as ``word_tags``."""
+    return bisect_right(ends, start), bisect_left(starts, end)
+
+
+def filter_examples(
+    runs: Sequence[tuple[Sequence[Document], dict]],
+    decoding: Decoding,
+    floors: dict[str, float],
+) -> tuple[list[dict[str, float]], list[int]]:
+    """Every entity the engine hands the filter (after ``join_types`` and the floors), its
+    features, and whether it is exactly a gold entity (same words, same type)."""
+    from nerp_infra.documents import Entity
+    from nerp_infra.labels import confident, entity_features, join_fragments
+
+    rows: list[dict[str, float]] = []
+    correct: list[int] = []
+    for test, row in runs:
+        cached = zip(test, row["predictions"], row["confidences"], strict=True)
+        for doc, predicted, scores in cached:
+            words = [(m.start(), m.end()) for m in re.finditer(r"\S+", doc.text)]
+            starts, ends = [a for a, _ in words], [b for _, b in words]
+            gold = {(*_word_range(starts, ends, s.start, s.end), s.label) for s in doc.spans}
+            entities = [
+                Entity(text=doc.text[s:e], label=label, start=s, end=e, confidence=score)
+                for (s, e, label), score in zip(predicted, scores, strict=True)
+            ]
+            entities = join_fragments(doc.text, entities, decoding.join_types)
+            entities = confident(entities, floors)
+            rows += entity_features(doc.text, entities)
+            correct += [
+                int((*_word_range(starts, ends, e.start, e.end), e.label) in gold) for e in entities
+            ]
+    return rows, correct
+
+
+def fit_filter(
+    runs: Sequence[tuple[Sequence[Document], dict]],
+    types: Sequence[str],
+    decoding: Decoding,
+    floors: dict[str, float],
+) -> Any:
+    """``model.entity_filter`` fitted on cached out-of-fold predictions: scikit-learn's
+    L2 logistic regression (C 0.1) on standardised features, folded back into weights of the
+    raw features so that serving needs neither a scaler nor scikit-learn."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from nerp_infra.labels import ENTITY_FEATURES, EntityFilter
+
+    names = [*ENTITY_FEATURES, *(f"type:{t}" for t in types), *(f"confidence:{t}" for t in types)]
+    rows, correct = filter_examples(runs, decoding, floors)
+    if len(set(correct)) < 2:
+        raise SystemExit("--fit-filter: the cached entities are all right or all wrong")
+    features = np.array([[row.get(name, 0.0) for name in names] for row in rows])
+    scaler = StandardScaler().fit(features)
+    model = LogisticRegression(C=0.1, max_iter=5000).fit(scaler.transform(features), correct)
+    weights = model.coef_[0] / scaler.scale_
+    bias = float(model.intercept_[0] - (weights * scaler.mean_).sum())
+    return EntityFilter(
+        weights={n: float(f"{w:.6g}") for n, w in zip(names, weights, strict=True) if w},
+        bias=float(f"{bias:.6g}"),
+    )
+
+
+def filter_report(
+    folds: Sequence[Sequence[tuple[Sequence[Document], dict]]],
+    types: Sequence[str],
+    decoding: Decoding,
+    floors: dict[str, float],
+) -> tuple[str, Any]:
+    """The filter fitted on every fold, and the honest figure beside the floors': each fold
+    scored with a filter (and with floors) fitted on the other folds only."""
+    from dataclasses import replace
+
+    plain = replace(decoding, entity_filter=None)
+    runs = [run for fold in folds for run in fold]
+    chosen = fit_filter(runs, types, plain, floors)
+    lines = [f"entity_filter fitted on all {len(folds)} folds ({len(runs)} runs): "
+             f"{len(chosen.weights)} weights"]  # fmt: skip
+    by_filter, by_floors = [], []
+    for i, fold in enumerate(folds):
+        others = [run for j, other in enumerate(folds) if j != i for run in other]
+        fitted = replace(plain, entity_filter=fit_filter(others, types, plain, floors))
+        by_filter.append(pooled_micro_f1(fold, fitted, floors))
+        by_floors.append(pooled_micro_f1(fold, plain, tune_floors(others, types, plain)))
+        lines.append(f"  fold {i}: micro F1 {by_filter[-1]:.3f} with the filter of the other "
+                     f"folds, {by_floors[-1]:.3f} with their floors")  # fmt: skip
+    lines.append(f"nested estimate (fitted on the other folds): micro F1 "
+                 f"{_mean(by_filter):.3f} ± {_sd(by_filter):.3f} with entity_filter, "
+                 f"{_mean(by_floors):.3f} ± {_sd(by_floors):.3f} with min_confidence")  # fmt: skip
+    return "\n".join(lines), chosen
+
+
 # --- data and folds --------------------------------------------------------------------
 
 
@@ -286,7 +399,7 @@ def run_nerp(train: list[Document], test: list[Document], recipe: Any, work: Pat
     assert result.model_dir is not None
     # Raw predictions are cached; the decoding options are applied when scoring
     # (decoding only, no retraining).
-    empty = {"min_confidence": {}, "section_types": {}}
+    empty = {"min_confidence": {}, "section_types": {}, "entity_filter": None}
     settings = read_inference_settings(result.model_dir).model_copy(
         update={field: empty.get(field, ()) for field in DECODING_FIELDS}
     )
@@ -641,6 +754,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--tune-floors", action="store_true",
                         help="tune model.min_confidence on nerp's cached folds")  # fmt: skip
+    parser.add_argument(
+        "--fit-filter",
+        action="store_true",
+        help="fit model.entity_filter on nerp's cached folds (written next to --results)",
+    )
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep each run's work folder (models) under this folder")  # fmt: skip
     args = parser.parse_args(argv)
@@ -763,6 +881,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         tuned = floors_report(list(nerp_folds.values()), types, decoding_options)
         print(tuned)
         table += "\n\n" + tuned
+    if args.fit_filter:
+        if len(nerp_folds) < 3:
+            parser.error("--fit-filter needs nerp's cached predictions of at least 3 folds")
+        print("\nFitting model.entity_filter (logistic regression, nested) …", flush=True)
+        fitted, chosen = filter_report(
+            list(nerp_folds.values()), types, decoding_options, min_confidence
+        )
+        import yaml
+
+        block = yaml.safe_dump({"entity_filter": chosen.model_dump()}, sort_keys=False)
+        path = args.results.with_suffix(".filter.yaml")
+        path.write_text(block)
+        print(f"{fitted}\nmodel.entity_filter for the recipe: {path}")
+        table += "\n\n" + fitted
     (args.results.with_suffix(".md")).write_text(table + "\n")
     chart = plot(rows, types, args.results.with_suffix(".png"))
     print(f"\ntable: {args.results.with_suffix('.md')}\nchart: {chart}")

@@ -24,6 +24,7 @@ from nerp_deploy.runtime import (
     usable_cores,
 )
 from nerp_infra.documents import Document, Entity
+from nerp_infra.labels import EntityFilter
 from nerp_infra.model_files import ONNX_INT8_FILE, TOKENIZER_FILE
 
 
@@ -350,6 +351,25 @@ def _skill_model(
         return logits
 
     return run
+
+
+def test_entity_filter_drops_what_its_model_rejects_before_repeats_spread(
+    engine_int8: OnnxEngine,
+) -> None:
+    tokenizer = engine_int8.predictor.tokenizer
+    text = "Skills: python, docker. Again python"
+    sure_of_both = _skill_model(engine_int8, text, {"python": 12.0, "docker": 12.0})
+    settings = engine_int8.predictor.settings.model_copy(update={"repeat_types": ("SKILL",)})
+    # keeps a text named twice (mentions log 3: z = +3.0), drops one named once (log 2: -1.1)
+    repeated = EntityFilter(weights={"mentions": 10.0}, bias=-8.0)
+    filtered = Predictor(tokenizer, settings.model_copy(update={"entity_filter": repeated}),
+                         sure_of_both)  # fmt: skip
+    assert [e.text for e in Predictor(tokenizer, settings, sure_of_both).predict(text)] == [
+        "python",
+        "docker",
+        "python",
+    ]
+    assert [e.text for e in filtered.predict(text)] == ["python", "python"]
 
 
 def test_merge_types_join_a_list_into_one_entity(engine_int8: OnnxEngine) -> None:

@@ -227,6 +227,18 @@ def test_min_confidence_is_a_probability_per_label_of_the_data() -> None:
         ExperimentConfig.model_validate({"model": {"min_confidence": {"SKILL": 1.5}}})
 
 
+def test_entity_filter_weights_must_name_labels_of_the_data() -> None:
+    rule = {"weights": {"confidence:SKILL": 2.0, "line_start": 1.0}, "bias": -1.0}
+    config = ExperimentConfig.model_validate({"model": {"entity_filter": rule}})
+    assert config.model.entity_filter is not None
+    assert config.model.entity_filter.threshold == 0.5
+    unknown_type = {"weights": {"type:TOOLS": 1.0}}
+    with pytest.raises(ValidationError, match=r"model.entity_filter: \['TOOLS'\] are not among"):
+        ExperimentConfig.model_validate({"model": {"entity_filter": unknown_type}})
+    with pytest.raises(ValidationError, match="unknown feature 'shape'"):
+        ExperimentConfig.model_validate({"model": {"entity_filter": {"weights": {"shape": 1}}}})
+
+
 def test_section_types_must_be_labels_of_the_data_with_named_headings() -> None:
     config = ExperimentConfig.model_validate({"model": {"section_types": {"SKILL": ["SKILLS"]}}})
     assert config.model.section_types == {"SKILL": ["SKILLS"]}

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from nerp_infra.labels import EntityFilter
 from nerp_infra.model_files import (
     INFERENCE_FILE,
     InferenceSettings,
@@ -94,4 +95,21 @@ def test_section_types_round_trip_and_are_left_out_of_the_file_when_empty(
     with pytest.raises(ValueError, match=r"section_types \['EMAIL'\] are not entity types"):
         InferenceSettings(
             labels=LABELS, max_length=64, stride=16, section_types={"EMAIL": ("EMAIL",)}
+        )
+
+
+def test_entity_filter_round_trips_and_must_name_label_types(tmp_path: Path) -> None:
+    write_inference_settings(tmp_path, InferenceSettings(labels=LABELS, max_length=64, stride=16))
+    assert "entity_filter" not in (tmp_path / INFERENCE_FILE).read_text()
+    rule = EntityFilter(weights={"confidence:SKILL": 2.0, "line_start": 1.0}, bias=-1.0)
+    write_inference_settings(
+        tmp_path, InferenceSettings(labels=LABELS, max_length=64, stride=16, entity_filter=rule)
+    )
+    assert read_inference_settings(tmp_path).entity_filter == rule
+    with pytest.raises(ValueError, match=r"entity_filter weights name \['EMAIL'\], not entity"):
+        InferenceSettings(
+            labels=LABELS,
+            max_length=64,
+            stride=16,
+            entity_filter=EntityFilter(weights={"type:EMAIL": 1.0}),
         )

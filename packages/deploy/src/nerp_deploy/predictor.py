@@ -141,6 +141,8 @@ class Predictor:
                 entities = join_fragments(enc.text, entities, self.settings.join_types)
             if self.settings.min_confidence:
                 entities = confident(entities, self.settings.min_confidence)
+            if self.settings.entity_filter is not None:
+                entities = self.settings.entity_filter.apply(enc.text, entities)
             if self.settings.section_types:
                 entities = section_entities(enc.text, entities, self.settings.section_types)
             if self.settings.repeat_types:

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nerp_infra.files import atomic_write
+from nerp_infra.labels.acceptance import EntityFilter
 
 CHECKPOINT_DIR = "model"
 """Sub-directory of a model artifact holding the Hugging Face checkpoint."""
@@ -52,6 +53,9 @@ class InferenceSettings(BaseModel):
         default_factory=dict,
         description="per entity type, the headings whose section becomes one entity",
     )
+    entity_filter: EntityFilter | None = Field(
+        default=None, description="the fitted keep-or-drop rule applied after the floors"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> InferenceSettings:
@@ -66,6 +70,13 @@ class InferenceSettings(BaseModel):
             if unknown:
                 raise ValueError(
                     f"{field} {unknown} are not entity types of the labels "
+                    f"({', '.join(self.entity_types)})"
+                )
+        if self.entity_filter is not None:
+            unknown = sorted(set(self.entity_filter.entity_types) - set(self.entity_types))
+            if unknown:
+                raise ValueError(
+                    f"entity_filter weights name {unknown}, not entity types of the labels "
                     f"({', '.join(self.entity_types)})"
                 )
         return self
@@ -83,7 +94,7 @@ def write_inference_settings(directory: Path, settings: InferenceSettings) -> Pa
     """Write ``inference.json`` atomically (a crash never leaves half a file), mode 0644."""
     directory.mkdir(parents=True, exist_ok=True)
     # Left out when empty, so packages that do not use it stay readable by older engines.
-    empty = {f for f in _DECODING_FIELDS if not getattr(settings, f)} or None
+    empty = {f for f in (*_DECODING_FIELDS, "entity_filter") if not getattr(settings, f)} or None
     text = json.dumps(settings.model_dump(mode="json", exclude=empty), indent=2)
     return atomic_write(directory / INFERENCE_FILE, text)
 

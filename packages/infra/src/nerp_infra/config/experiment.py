@@ -80,6 +80,9 @@ class ExperimentConfig(ConfigModel):
             "model.join_types": self.model.join_types,
             "model.min_confidence": self.model.min_confidence,
             "model.section_types": self.model.section_types,
+            "model.entity_filter": (
+                self.model.entity_filter.entity_types if self.model.entity_filter else ()
+            ),
             "train.ignore_unmarked": self.train.ignore_unmarked,
         }
         for name, types in fields.items():

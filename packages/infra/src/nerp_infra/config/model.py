@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from nerp_infra.config.base import ConfigModel
+from nerp_infra.labels.acceptance import EntityFilter
 
 __all__ = ["BACKBONE_ALIASES", "ModelConfig", "TinyBackboneConfig"]
 
@@ -67,15 +68,22 @@ class ModelConfig(ConfigModel):
         default_factory=dict,
         description="per entity type, the lowest confidence (mean probability of its tags) "
         "a decoded entity needs to be kept, applied after join_types and before "
-        "repeat_types and merge_types; "
+        "entity_filter, repeat_types and merge_types; "
         "a decoding choice, no retraining",
+    )
+    entity_filter: EntityFilter | None = Field(
+        default=None,
+        description="a fitted logistic keep-or-drop rule for decoded entities over their "
+        "confidence, shape and place in the text (see nerp_infra.labels.EntityFilter; fit "
+        "one with benchmarks/accuracy.py --fit-filter), applied after min_confidence and "
+        "before section_types; a decoding choice, no retraining",
     )
     section_types: dict[str, list[str]] = Field(
         default_factory=dict,
         description="per entity type, section headings ('SKILLS') whose text, up to the next "
         "heading in capitals or link line, becomes one entity of the type in place of the "
         "model's entities there (see nerp_infra.labels.section_entities), applied after "
-        "min_confidence; a decoding choice, no retraining",
+        "min_confidence and entity_filter; a decoding choice, no retraining",
     )
     tiny: TinyBackboneConfig = Field(default_factory=TinyBackboneConfig)
 

@@ -8,6 +8,7 @@ builds one ``TokenUnits`` per document for both ``tagged_tokens`` and ``decode_t
 the document's offsets are checked and grouped once.
 """
 
+from nerp_infra.labels.acceptance import ENTITY_FEATURES, EntityFilter, entity_features
 from nerp_infra.labels.bio import (
     LabelAlignmentError,
     Offset,
@@ -34,8 +35,10 @@ from nerp_infra.labels.windows import (
 )
 
 __all__ = [
+    "ENTITY_FEATURES",
     "IGNORE_INDEX",
     "OUTSIDE",
+    "EntityFilter",
     "LabelAlignmentError",
     "LabelScheme",
     "Offset",
@@ -46,6 +49,7 @@ __all__ = [
     "confident",
     "decode_tags",
     "encode_spans",
+    "entity_features",
     "is_valid_bio",
     "join_fragments",
     "merge_lists",

@@ -71,6 +71,7 @@ def write_model_metadata(
         join_types=tuple(model_config.join_types),
         min_confidence=dict(model_config.min_confidence),
         section_types={t: tuple(h) for t, h in model_config.section_types.items()},
+        entity_filter=model_config.entity_filter,
     )
     write_inference_settings(model_dir, settings)
     (model_dir / LABEL_MAP_FILE).write_text(
