@@ -56,7 +56,9 @@ def test_filter_keeps_what_its_logistic_model_scores_at_or_over_the_threshold() 
 
 
 def test_filter_names_its_types_and_rejects_unknown_features() -> None:
-    rule = EntityFilter(weights={"confidence:SKILL": 1.0, "type:NAME": 0.5, "words": 1.0})
+    rule = EntityFilter(
+        weights={"confidence": 1.0, "confidence:SKILL": 1.0, "type:NAME": 0.5, "words": 1.0}
+    )
     assert rule.entity_types == ("SKILL", "NAME")
     with pytest.raises(ValidationError, match="unknown feature 'shape'"):
         EntityFilter(weights={"shape": 1.0})

@@ -109,11 +109,8 @@ class EntityFilter(BaseModel):
     @property
     def entity_types(self) -> tuple[str, ...]:
         """The entity types the weights name, for checking against a model's labels."""
-        return tuple(
-            dict.fromkeys(
-                name.partition(":")[2] for name in self.weights if name.partition(":")[0] in _TYPED
-            )
-        )
+        typed = (name.split(":", 1) for name in self.weights if name not in ENTITY_FEATURES)
+        return tuple(dict.fromkeys(entity_type for _, entity_type in typed))
 
     def probabilities(self, text: str, entities: Sequence[Entity]) -> list[float]:
         """How likely each entity is one the annotators would mark, by the fitted model."""
