@@ -88,19 +88,30 @@ Predicted = list[tuple[int, int, str]]
 # --- the scorer ------------------------------------------------------------------------
 
 
+def _word_bounds(text: str) -> tuple[list[int], list[int]]:
+    """Start and end offsets of the whitespace words of ``text``: the scorer's units."""
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    return [a for a, _ in words], [b for _, b in words]
+
+
+def _word_range(
+    starts: Sequence[int], ends: Sequence[int], start: int, end: int
+) -> tuple[int, int]:
+    """The words ``[first, stop)`` a character span touches: the first word ending after it
+    starts, up to the first word starting at or after its end."""
+    return bisect_right(ends, start), bisect_left(starts, end)
+
+
 def word_tags(text: str, spans: Sequence[tuple[int, int, str]]) -> list[str]:
     """IOB2 tags of the whitespace words of ``text`` for character ``spans``.
 
     A word belongs to the first span (by start) that overlaps it; a word already taken
     by an earlier span keeps it, so overlapping predictions cannot double-count.
     """
-    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
-    starts = [a for a, _ in words]
-    ends = [b for _, b in words]
-    tags = ["O"] * len(words)
+    starts, ends = _word_bounds(text)
+    tags = ["O"] * len(starts)
     for start, end, label in sorted(spans):
-        lo = bisect_right(ends, start)  # first word ending after the span starts
-        hi = bisect_left(starts, end)  # words from here on start at or after its end
+        lo, hi = _word_range(starts, ends, start, end)
         opened = False
         for i in range(lo, hi):
             if tags[i] != "O":
@@ -254,11 +265,6 @@ def floors_report(
 # --- a learned keep-or-drop rule (model.entity_filter) -----------------------------------
 
 
-def _word_range(starts: Sequence[int], ends: Sequence[int], start: int, end: int) -> tuple:
-    """The whitespace words ``[first, stop)`` a character span touches, as ``word_tags``."""
-    return bisect_right(ends, start), bisect_left(starts, end)
-
-
 def filter_examples(
     runs: Sequence[tuple[Sequence[Document], dict]],
     decoding: Decoding,
@@ -274,8 +280,7 @@ def filter_examples(
     for test, row in runs:
         cached = zip(test, row["predictions"], row["confidences"], strict=True)
         for doc, predicted, scores in cached:
-            words = [(m.start(), m.end()) for m in re.finditer(r"\S+", doc.text)]
-            starts, ends = [a for a, _ in words], [b for _, b in words]
+            starts, ends = _word_bounds(doc.text)
             gold = {(*_word_range(starts, ends, s.start, s.end), s.label) for s in doc.spans}
             entities = [
                 Entity(text=doc.text[s:e], label=label, start=s, end=e, confidence=score)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from nerp_infra.entity_filter import EntityFilter
 from nerp_infra.files import atomic_write
-from nerp_infra.labels.acceptance import EntityFilter
 
 CHECKPOINT_DIR = "model"
 """Sub-directory of a model artifact holding the Hugging Face checkpoint."""

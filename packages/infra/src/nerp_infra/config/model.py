@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from nerp_infra.config.base import ConfigModel
-from nerp_infra.labels.acceptance import EntityFilter
+from nerp_infra.entity_filter import EntityFilter
 
 __all__ = ["BACKBONE_ALIASES", "ModelConfig", "TinyBackboneConfig"]
 

@@ -8,7 +8,7 @@ builds one ``TokenUnits`` per document for both ``tagged_tokens`` and ``decode_t
 the document's offsets are checked and grouped once.
 """
 
-from nerp_infra.labels.acceptance import ENTITY_FEATURES, EntityFilter, entity_features
+from nerp_infra.entity_filter import ENTITY_FEATURES, EntityFilter, entity_features
 from nerp_infra.labels.bio import (
     LabelAlignmentError,
     Offset,
