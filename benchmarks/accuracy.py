@@ -569,13 +569,7 @@ def settings_key(system: str, recipe: Any) -> str:
     """What a cached result depends on: nerp's recipe sections, or the peer's fixed recipe."""
     if system == "nerp":
         settings = {
-            # outside_weight changes the raw predictions, so it is part of the key; left
-            # out at 1 (decoding as before the field) so that older caches stay valid
-            "model": recipe.model.model_dump(
-                mode="json",
-                exclude=set(DECODING_FIELDS)
-                | ({"outside_weight"} if recipe.model.outside_weight == 1.0 else set()),
-            ),
+            "model": recipe.model.model_dump(mode="json", exclude=set(DECODING_FIELDS)),
             # data_seed left out while unset: caches from before the field stay valid
             "train": recipe.train.model_dump(
                 mode="json", exclude={"data_seed"} if recipe.train.data_seed is None else set()

@@ -372,24 +372,6 @@ def test_entity_filter_drops_what_its_model_rejects_before_repeats_spread(
     assert [e.text for e in filtered.predict(text)] == ["python", "python"]
 
 
-def test_outside_weight_lets_a_half_seen_mention_through_for_the_filter(
-    engine_int8: OnnxEngine,
-) -> None:
-    tokenizer = engine_int8.predictor.tokenizer
-    text = "Skills: python, docker"
-    # 'O' logit 5; python 6 (decoded as it is), docker 4.5 (O wins unless O is down-weighted)
-    half_seen = _skill_model(engine_int8, text, {"python": 6.0, "docker": 4.5})
-    settings = engine_int8.predictor.settings
-    plain = Predictor(tokenizer, settings, half_seen).predict(text)
-    lowered = Predictor(
-        tokenizer, settings.model_copy(update={"outside_weight": 0.25}), half_seen
-    ).predict(text)
-    assert [e.text for e in plain] == ["python"]
-    assert [e.text for e in lowered] == ["python", "docker"]
-    # the renormalised probabilities: python's confidence rises with O's weight cut
-    assert lowered[0].confidence > plain[0].confidence
-
-
 def test_merge_types_join_a_list_into_one_entity(engine_int8: OnnxEngine) -> None:
     tokenizer = engine_int8.predictor.tokenizer
     text = "Skills: python, docker\nsql"

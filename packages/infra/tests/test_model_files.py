@@ -113,16 +113,3 @@ def test_entity_filter_round_trips_and_must_name_label_types(tmp_path: Path) -> 
             stride=16,
             entity_filter=EntityFilter(weights={"type:EMAIL": 1.0}),
         )
-
-
-def test_outside_weight_is_written_only_when_it_changes_decoding(tmp_path: Path) -> None:
-    write_inference_settings(tmp_path, InferenceSettings(labels=LABELS, max_length=64, stride=16))
-    assert "outside_weight" not in (tmp_path / INFERENCE_FILE).read_text()
-    assert read_inference_settings(tmp_path).outside_weight == 1.0
-    write_inference_settings(
-        tmp_path, InferenceSettings(labels=LABELS, max_length=64, stride=16, outside_weight=0.5)
-    )
-    assert read_inference_settings(tmp_path).outside_weight == 0.5
-    for bad in (0.0, 1.5):
-        with pytest.raises(ValueError, match=r"outside_weight"):
-            InferenceSettings(labels=LABELS, max_length=64, stride=16, outside_weight=bad)

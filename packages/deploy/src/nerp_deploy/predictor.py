@@ -110,9 +110,6 @@ class Predictor:
         rows = self.default_batch_size if batch_size is None else batch_size
         for batch in self.tokenizer.batches(encoded, windows, rows):
             probs = softmax(self.run_batch(batch))
-            if self.settings.outside_weight != 1.0:  # labels[0] is 'O' (InferenceSettings)
-                probs[..., 0] *= self.settings.outside_weight
-                probs /= probs.sum(axis=-1, keepdims=True)
             start = batch.content_start
             width = max(window.size for window in batch.windows)
             mask = np.zeros((len(batch.windows), width), dtype=bool)

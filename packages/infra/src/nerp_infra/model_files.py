@@ -45,9 +45,6 @@ class InferenceSettings(BaseModel):
     join_types: tuple[str, ...] = Field(
         default=(), description="entity types whose fragments on one line are joined first"
     )
-    outside_weight: float = Field(
-        default=1.0, gt=0.0, le=1.0, description="factor on the 'O' probability before decoding"
-    )
     min_confidence: dict[str, float] = Field(
         default_factory=dict,
         description="per entity type, the lowest confidence a decoded entity needs to be kept",
@@ -97,9 +94,8 @@ def write_inference_settings(directory: Path, settings: InferenceSettings) -> Pa
     """Write ``inference.json`` atomically (a crash never leaves half a file), mode 0644."""
     directory.mkdir(parents=True, exist_ok=True)
     # Left out when empty, so packages that do not use it stay readable by older engines.
-    empty = {f for f in (*_DECODING_FIELDS, "entity_filter") if not getattr(settings, f)}
-    empty |= {"outside_weight"} if settings.outside_weight == 1.0 else set()
-    text = json.dumps(settings.model_dump(mode="json", exclude=empty or None), indent=2)
+    empty = {f for f in (*_DECODING_FIELDS, "entity_filter") if not getattr(settings, f)} or None
+    text = json.dumps(settings.model_dump(mode="json", exclude=empty), indent=2)
     return atomic_write(directory / INFERENCE_FILE, text)
 
 

@@ -64,15 +64,6 @@ class ModelConfig(ConfigModel):
         "('Senior' | 'Sales Executive') gets the whole mention (see "
         "nerp_infra.labels.join_fragments); applied first, a decoding choice, no retraining",
     )
-    outside_weight: float = Field(
-        default=1.0,
-        gt=0.0,
-        le=1.0,
-        description="factor on each token's probability of 'O' before decoding (the "
-        "probabilities are then renormalised): below 1 the decoder proposes mentions the "
-        "model half-saw, for entity_filter to judge; 1 decodes the model as it is; a "
-        "decoding choice, no retraining",
-    )
     min_confidence: dict[str, float] = Field(
         default_factory=dict,
         description="per entity type, the lowest confidence (mean probability of its tags) "

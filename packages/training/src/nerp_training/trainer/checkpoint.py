@@ -69,7 +69,6 @@ def write_model_metadata(
         repeat_types=tuple(model_config.repeat_types),
         merge_types=tuple(model_config.merge_types),
         join_types=tuple(model_config.join_types),
-        outside_weight=model_config.outside_weight,
         min_confidence=dict(model_config.min_confidence),
         section_types={t: tuple(h) for t, h in model_config.section_types.items()},
         entity_filter=model_config.entity_filter,
