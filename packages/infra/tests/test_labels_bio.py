@@ -64,6 +64,22 @@ def test_decode_reads_only_first_subtokens_when_trained_that_way() -> None:
     assert _triples(per_token)[1:] == [(9, 11, "SKILL", "Py"), (11, 15, "NAME", "thon")]
 
 
+def test_decode_gives_whole_words_when_every_subtoken_is_tagged() -> None:
+    # "Py" tagged, "##thon" not: the entity is still the word "Python", not "Py"; a word
+    # split between two entities stays with the first; without word ids, token edges hold.
+    confidences = [0.1, 0.9, 0.7, 0.6, 0.8, 0.4, 0.5, 0.2]
+    tags = [None, "B-NAME", "I-NAME", "O", "B-SKILL", "O", "O", None]
+    entities = decode_tags(tags, OFFSETS, TEXT, confidences=confidences, word_ids=WORD_IDS)
+    assert _triples(entities) == [(0, 7, "NAME", "Ann Lee"), (9, 15, "SKILL", "Python")]
+    assert entities[1].confidence == pytest.approx(0.8)  # the tagged sub-token's alone
+    split = [None, "B-NAME", "O", "O", "B-SKILL", "B-NAME", "O", None]
+    assert _triples(decode_tags(split, OFFSETS, TEXT, word_ids=WORD_IDS)) == [
+        (0, 3, "NAME", "Ann"),
+        (9, 15, "SKILL", "Python"),
+    ]
+    assert _triples(decode_tags(tags, OFFSETS, TEXT))[1] == (9, 11, "SKILL", "Py")
+
+
 def test_decode_round_trips_the_encoding() -> None:
     for all_subtokens in (True, False):
         tags = encode_spans(

@@ -31,7 +31,7 @@ from nerp_infra.labels import (
 TAGS = ["O", "B-NAME", "I-NAME", "B-SKILL", "I-SKILL", None]
 
 
-# --- the token-by-token implementations of nerp-infra 0.2.0, verbatim ---
+# --- the token-by-token implementations of nerp-infra 0.2.0, verbatim but for whole words ---
 
 
 class _Unit(NamedTuple):
@@ -108,6 +108,29 @@ def _reference_misaligned(
     return [s for s in spans if s.start not in starts or s.end not in ends]
 
 
+def _reference_word_edges(
+    offsets: Sequence[tuple[int, int]], word_ids: Sequence[int | None]
+) -> list[tuple[int, int]]:
+    """Each token's word as (start of its first token, furthest end of its tokens): the
+    edges that decoding with every sub-token tagged widens entities to (nerp-infra 0.3)."""
+    runs: list[list[int]] = []
+    prev_word: int | None = None
+    for i, (start, end) in enumerate(offsets):
+        word = word_ids[i]
+        special = end <= start or word is None
+        if special or word != prev_word or not runs:
+            runs.append([i])
+        else:
+            runs[-1].append(i)
+        prev_word = None if special else word
+    edges = [(0, 0)] * len(offsets)
+    for run in runs:
+        edge = (offsets[run[0]][0], max(offsets[i][1] for i in run))
+        for i in run:
+            edges[i] = edge
+    return edges
+
+
 def _reference_check_confidences(confidences: Sequence[float], n_tokens: int) -> list[float]:
     if len(confidences) != n_tokens:
         raise ValueError(
@@ -146,6 +169,8 @@ def _reference_decode_tags(
         if current is None:
             return
         label, start, end, scores = current
+        if entities:  # nerp-infra 0.3: a word split between two entities stays with the first
+            start = max(start, entities[-1].end - doc_offset)
         piece = text[start:end]
         stripped = piece.lstrip()
         start += len(piece) - len(stripped)
@@ -163,7 +188,11 @@ def _reference_decode_tags(
             )
         )
 
-    for unit in _reference_units(checked, word_ids, label_all_subtokens):
+    units = _reference_units(checked, word_ids, label_all_subtokens)
+    if label_all_subtokens and word_ids is not None:  # nerp-infra 0.3: whole words
+        edges = _reference_word_edges(checked, word_ids)
+        units = [_Unit(u.token, *edges[u.token]) for u in units]
+    for unit in units:
         tag = tags[unit.token]
         if tag is None:
             continue

@@ -69,6 +69,8 @@ class _Units(NamedTuple):
     tokens: npt.NDArray[np.intp]  # the token that carries the tag
     starts: npt.NDArray[np.int64]
     ends: npt.NDArray[np.int64]
+    word_starts: npt.NDArray[np.int64]  # where the unit's word starts and ends: entities
+    word_ends: npt.NDArray[np.int64]  # never begin or end inside a word
 
 
 def _check_offsets(offsets: Sequence[Sequence[int]]) -> list[Offset]:
@@ -135,11 +137,26 @@ def _units(
     if not label_all_subtokens:
         heads[1:] &= ~same_word
     tokens = np.flatnonzero(heads)
-    if label_all_subtokens or not tokens.size:
-        return _Units(tokens, starts[tokens], ends[tokens])
-    # A word runs to the furthest end of its tokens; the specials after it count as 0.
-    word_ends = np.maximum.reduceat(np.where(special, 0, ends), tokens)
-    return _Units(tokens, starts[tokens], word_ends)
+    if not tokens.size:
+        return _Units(tokens, starts[tokens], ends[tokens], starts[tokens], ends[tokens])
+    if not label_all_subtokens:
+        # A word runs to the furthest end of its tokens; the specials after it count as 0.
+        word_ends = np.maximum.reduceat(np.where(special, 0, ends), tokens)
+        return _Units(tokens, starts[tokens], word_ends, starts[tokens], word_ends)
+    if word_ids is None:  # words guessed from touching offsets would swallow punctuation
+        return _Units(tokens, starts[tokens], ends[tokens], starts[tokens], ends[tokens])
+    # Every sub-token is tagged, so a tag sequence can change inside a word ("Bengal" |
+    # "##uru"); the word's edges let decoding give back whole words ("Bengaluru").
+    first = np.ones(len(starts), dtype=bool)
+    first[1:] = ~same_word
+    word = np.cumsum(first) - 1
+    heads_of_words = np.flatnonzero(first)
+    word_ends = np.maximum.reduceat(np.where(special, 0, ends), heads_of_words)
+    word_starts = starts[heads_of_words]
+    unit_words = word[tokens]
+    return _Units(
+        tokens, starts[tokens], ends[tokens], word_starts[unit_words], word_ends[unit_words]
+    )
 
 
 def _sorted_spans(
@@ -315,6 +332,8 @@ def _decode(
         if current is None:
             return
         label, start, end, scores = current
+        if entities:  # a word split between two entities stays with the first
+            start = max(start, entities[-1].end - doc_offset)
         piece = text[start:end]
         stripped = piece.lstrip()
         start += len(piece) - len(stripped)
@@ -336,8 +355,8 @@ def _decode(
     for tag, token, start, end, seen in zip(
         unit_tags[marked].tolist(),
         units.tokens[marked].tolist(),
-        units.starts[marked].tolist(),
-        units.ends[marked].tolist(),
+        units.word_starts[marked].tolist(),
+        units.word_ends[marked].tolist(),
         outside_seen.tolist(),
         strict=True,
     ):
@@ -420,8 +439,11 @@ def decode_tags(
     ``None`` tags and special tokens are skipped without ending an entity.
 
     An entity spans ``[first token start, last token end)`` trimmed of surrounding
-    whitespace; its confidence is the mean of ``confidences`` (probability of each chosen
-    tag) over its tagged tokens, 1.0 when none are given. ``doc_offset`` is added to the
+    whitespace; with ``label_all_subtokens`` and ``word_ids`` it spans whole words, because
+    tags may change inside a word and a user wants "Bengaluru", not "Bengal" (a word split
+    between two entities stays with the first). Its confidence is the mean of
+    ``confidences`` (probability of each chosen tag) over its tagged tokens, 1.0 when none
+    are given. ``doc_offset`` is added to the
     returned offsets when ``text`` is a piece of a larger document.
     """
     checked = _offset_pairs(offsets)
