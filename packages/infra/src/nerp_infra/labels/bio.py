@@ -443,8 +443,8 @@ def decode_tags(
     tags may change inside a word and a user wants "Bengaluru", not "Bengal" (a word split
     between two entities stays with the first). Its confidence is the mean of
     ``confidences`` (probability of each chosen tag) over its tagged tokens, 1.0 when none
-    are given. ``doc_offset`` is added to the
-    returned offsets when ``text`` is a piece of a larger document.
+    are given. ``doc_offset`` is added to the returned offsets when ``text`` is a piece of a
+    larger document.
     """
     checked = _offset_pairs(offsets)
     probs = _check_decode_inputs(tags, checked, text, confidences)
