@@ -137,26 +137,21 @@ def _units(
     if not label_all_subtokens:
         heads[1:] &= ~same_word
     tokens = np.flatnonzero(heads)
-    if not tokens.size:
-        return _Units(tokens, starts[tokens], ends[tokens], starts[tokens], ends[tokens])
+    # A word runs from its first token's start to the furthest end of its tokens; each
+    # special token is a word of its own.
+    first = np.ones(len(starts), dtype=bool)
+    first[1:] = ~same_word
+    word_heads = np.flatnonzero(first)
+    unit_word = (np.cumsum(first) - 1)[tokens]
+    word_starts = starts[word_heads][unit_word]
+    word_ends = np.maximum.reduceat(np.where(special, 0, ends), word_heads)[unit_word]
     if not label_all_subtokens:
-        # A word runs to the furthest end of its tokens; the specials after it count as 0.
-        word_ends = np.maximum.reduceat(np.where(special, 0, ends), tokens)
-        return _Units(tokens, starts[tokens], word_ends, starts[tokens], word_ends)
+        return _Units(tokens, word_starts, word_ends, word_starts, word_ends)
     if word_ids is None:  # words guessed from touching offsets would swallow punctuation
         return _Units(tokens, starts[tokens], ends[tokens], starts[tokens], ends[tokens])
     # Every sub-token is tagged, so a tag sequence can change inside a word ("Bengal" |
     # "##uru"); the word's edges let decoding give back whole words ("Bengaluru").
-    first = np.ones(len(starts), dtype=bool)
-    first[1:] = ~same_word
-    word = np.cumsum(first) - 1
-    heads_of_words = np.flatnonzero(first)
-    word_ends = np.maximum.reduceat(np.where(special, 0, ends), heads_of_words)
-    word_starts = starts[heads_of_words]
-    unit_words = word[tokens]
-    return _Units(
-        tokens, starts[tokens], ends[tokens], word_starts[unit_words], word_ends[unit_words]
-    )
+    return _Units(tokens, starts[tokens], ends[tokens], word_starts, word_ends)
 
 
 def _sorted_spans(
