@@ -457,6 +457,38 @@ def test_minilm_keeps_pretrained_weights(
     assert torch.equal(ours, shipped[key])
 
 
+def test_reinit_layers_redraws_only_the_top_layers(
+    minilm: tuple[PreTrainedTokenizerFast, PreTrainedModel], offline: None
+) -> None:
+    from safetensors.torch import load_file
+
+    tokenizer, kept = minilm
+    spec = resolve_backbone("minilm")
+
+    def build(seed: int) -> PreTrainedModel:
+        return build_model(spec, labels=LABELS, tokenizer=tokenizer, seed=seed, reinit_layers=1)
+
+    model = build(3)
+    shipped = load_file(str(minilm_model_dir() / "model.safetensors"))
+    ours = model.state_dict()
+    prefix = "" if "encoder.layer.4.output.dense.weight" in shipped else "bert."
+    below, top = "encoder.layer.4.output.dense.weight", "encoder.layer.5.output.dense.weight"
+    assert torch.equal(ours[f"bert.{below}"], shipped[prefix + below])  # layer 5 of 6 kept
+    fresh = ours[f"bert.{top}"]
+    assert not torch.equal(fresh, shipped[prefix + top])
+    assert abs(float(fresh.std()) - model.config.initializer_range) < 0.002
+    assert abs(float(fresh.mean())) < 0.002
+    norm = ours["bert.encoder.layer.5.output.LayerNorm.weight"]
+    assert torch.equal(norm, torch.ones_like(norm))
+    assert not torch.any(ours["bert.encoder.layer.5.attention.self.query.bias"])
+    # the head and the layers below match the run without re-initialisation
+    assert torch.equal(ours["classifier.weight"], kept.state_dict()["classifier.weight"])
+    assert torch.equal(build(3).state_dict()[f"bert.{top}"], fresh)  # seeded
+    assert not torch.equal(build(4).state_dict()[f"bert.{top}"], fresh)
+    with pytest.raises(BackboneError, match="reinit_layers 7 exceeds the 6 layers"):
+        build_model(spec, labels=LABELS, tokenizer=tokenizer, reinit_layers=7)
+
+
 def test_minilm_window_cannot_exceed_its_positions(offline: None) -> None:
     with pytest.raises(BackboneError, match="exceeds what backbone 'minilm' supports"):
         build_tokenizer(resolve_backbone("minilm"), max_length=1024)

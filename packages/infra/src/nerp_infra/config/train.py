@@ -31,6 +31,14 @@ class TrainConfig(ConfigModel):
         description="dropout on attention weights; None: the same as dropout. 0 lets "
         "PyTorch's fused attention kernel run: about 1.35x faster MiniLM training on CPU",
     )
+    reinit_layers: int = Field(
+        default=0,
+        ge=0,
+        description="top transformer layers of a pretrained backbone re-initialised before "
+        "fine-tuning (Zhang et al. 2021, 'Revisiting few-sample BERT fine-tuning'): the top "
+        "layers are the most specific to the pre-training task, and small data adapts fresh "
+        "ones more easily; 0 keeps every pretrained layer",
+    )
     early_stopping_patience: int | None = Field(default=2, ge=1)
     metric_for_best: MetricName = "f1_macro"
     precision: Literal["fp32", "bf16", "fp16", "auto"] = "auto"

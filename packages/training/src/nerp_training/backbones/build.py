@@ -209,6 +209,7 @@ def build_model(
     tiny: TinyShape | None = None,
     max_length: int | None = None,
     seed: int = 0,
+    reinit_layers: int = 0,
 ) -> PreTrainedModel:
     """A token-classification model with ``labels`` as its classes and dropout applied.
 
@@ -217,7 +218,9 @@ def build_model(
     defaults to the tokenizer's ``model_max_length`` (set by :func:`build_tokenizer`).
     Weight initialisation (the whole tiny model, the new head of a pretrained one) uses
     ``seed`` in a forked RNG, so the result is reproducible without disturbing the
-    caller's random state.
+    caller's random state. ``reinit_layers`` top transformer layers of a pretrained
+    backbone start afresh (drawn the way the backbone initialises them); the tiny
+    backbone is random already and ignores it.
     """
     names = _checked_labels(labels)
     if max_length is None:
@@ -229,7 +232,9 @@ def build_model(
         if spec.kind == "tiny":
             shape = tiny or TinySettings()
             return _build_tiny(names, tokenizer, dropout, attention_dropout, shape, max_length)
-        return _build_pretrained(spec, names, tokenizer, dropout, attention_dropout, max_length)
+        model = _build_pretrained(spec, names, tokenizer, dropout, attention_dropout, max_length)
+        _reinit_top_layers(model, reinit_layers, spec)
+        return model
 
 
 def _build_tiny(
@@ -299,3 +304,46 @@ def _build_pretrained(
         # the line-break token's row starts at the mean embedding (HF's mean resizing)
         model.resize_token_embeddings(len(tokenizer))
     return model
+
+
+def _reinit_top_layers(model: PreTrainedModel, count: int, spec: BackboneSpec) -> None:
+    """Re-draw the weights of the backbone's top ``count`` transformer layers.
+
+    The layer stack is found by shape (the module list as long as the config's layer
+    count), so BERT, RoBERTa, DeBERTa and DistilBERT need no per-family path. The draw
+    is the one these families start from: normal(0, initializer_range) linear weights,
+    zero biases, unit LayerNorm. (``PreTrainedModel._init_weights`` would skip the
+    tensors: transformers flags loaded weights as initialised.)
+    """
+    if count == 0:
+        return
+    layers = getattr(model.config, "num_hidden_layers", None) or getattr(
+        model.config, "n_layers", None
+    )
+    stack = next(
+        (
+            module
+            for module in model.base_model.modules()
+            if isinstance(module, torch.nn.ModuleList) and len(module) == layers
+        ),
+        None,
+    )
+    if stack is None or not isinstance(layers, int):
+        raise BackboneError(
+            f"train.reinit_layers: cannot find the transformer layers of backbone {spec.name!r}"
+        )
+    if count > layers:
+        raise BackboneError(
+            f"train.reinit_layers {count} exceeds the {layers} layers of backbone {spec.name!r}"
+        )
+    std = float(getattr(model.config, "initializer_range", 0.02))
+    with torch.no_grad():
+        for layer in list(stack)[layers - count :]:
+            for module in layer.modules():
+                if isinstance(module, torch.nn.Linear):
+                    torch.nn.init.normal_(module.weight, mean=0.0, std=std)
+                    if module.bias is not None:
+                        torch.nn.init.zeros_(module.bias)
+                elif isinstance(module, torch.nn.LayerNorm):
+                    torch.nn.init.ones_(module.weight)
+                    torch.nn.init.zeros_(module.bias)

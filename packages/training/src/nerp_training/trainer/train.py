@@ -252,6 +252,7 @@ def _tokenizer_and_model(
         tiny=model_config.tiny,
         max_length=model_config.max_length,
         seed=train_config.seed,
+        reinit_layers=train_config.reinit_layers,
     )
     return tokenizer, model
 
