@@ -310,10 +310,11 @@ def _reinit_top_layers(model: PreTrainedModel, count: int, spec: BackboneSpec) -
     """Re-draw the weights of the backbone's top ``count`` transformer layers.
 
     The layer stack is found by shape (the module list as long as the config's layer
-    count), so BERT, RoBERTa, DeBERTa and DistilBERT need no per-family path. The draw
-    is the one these families start from: normal(0, initializer_range) linear weights,
-    zero biases, unit LayerNorm. (``PreTrainedModel._init_weights`` would skip the
-    tensors: transformers flags loaded weights as initialised.)
+    count) rather than by a per-family attribute path. The draw is the one BERT-like
+    families start from: normal(0, initializer_range) linear weights, zero biases, unit
+    LayerNorm. (``PreTrainedModel._init_weights`` would skip the tensors: transformers
+    flags loaded weights as initialised.) A model continued with ``init_from`` is not
+    built here, so its layers stay as trained.
     """
     if count == 0:
         return
@@ -344,6 +345,7 @@ def _reinit_top_layers(model: PreTrainedModel, count: int, spec: BackboneSpec) -
                     torch.nn.init.normal_(module.weight, mean=0.0, std=std)
                     if module.bias is not None:
                         torch.nn.init.zeros_(module.bias)
-                elif isinstance(module, torch.nn.LayerNorm):
+                elif isinstance(module, torch.nn.LayerNorm) and module.elementwise_affine:
                     torch.nn.init.ones_(module.weight)
-                    torch.nn.init.zeros_(module.bias)
+                    if module.bias is not None:
+                        torch.nn.init.zeros_(module.bias)
